@@ -1,0 +1,1 @@
+"""The dealtrail command line."""

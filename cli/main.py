@@ -1,0 +1,699 @@
+"""The ``dealtrail`` command line: parse, call the application, render.
+
+stdout carries data only; messages go to stderr. Errors are one line on
+stderr with exit code 1 (2 for usage errors, as Click does).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from engine.events import Channel, Direction, Outcome, Role
+from engine.store import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    from engine.application import DealTrail
+    from engine.events import Event
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FORMATS = click.Choice(["table", "json"])
+
+
+class Group(click.Group):
+    """A group that turns the project's errors into one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from engine.errors import DealtrailError
+
+        try:
+            return super().invoke(ctx)
+        except DealtrailError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(1)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Keep the order commands are declared in: the workflow order.
+        return list(self.commands)
+
+
+class State:
+    """What the group passes its commands: the store, opened on first use."""
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self._app: DealTrail | None = None
+
+    def app(self, *, create: bool = False) -> DealTrail:
+        if self._app is None:
+            from engine.application import DealTrail
+            from engine.errors import StoreError
+            from engine.store import parse_store_url
+
+            config = parse_store_url(self.store)
+            path = config.sqlite_path
+            if path is not None and not path.exists():
+                if not create:
+                    raise StoreError(
+                        f"no store at {path}; run 'dealtrail init' or "
+                        "'dealtrail import FILE' first (or pass --store)"
+                    )
+                _create_private_file(path)
+            self._app = DealTrail(self.store)
+        return self._app
+
+
+def _create_private_file(path: Path) -> None:
+    from engine.errors import StoreError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as e:
+        raise StoreError(f"cannot create store file {path}: {e.strerror}") from e
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--store",
+    envvar="DEALTRAIL_STORE",
+    default=DEFAULT_STORE,
+    show_default=True,
+    metavar="URL",
+    help="sqlite:///file.db or postgresql://user[:pw]@host[:port]/db "
+    "(env DEALTRAIL_STORE).",
+)
+@click.version_option(package_name="dealtrail")
+@click.pass_context
+def cli(ctx: click.Context, store: str) -> None:
+    """Record, replay and audit what happened on every deal.
+
+    Every touchpoint, stakeholder change and stage change is an immutable
+    event; timelines and analyses are rebuilt from them.
+    """
+    ctx.obj = State(store)
+
+
+# Helpers
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """Parse an aware ISO 8601 time given on the command line."""
+    if value is None:
+        return None
+    from pydantic import TypeAdapter, ValidationError
+
+    from engine.errors import InputError
+    from engine.events import Timestamp
+
+    try:
+        parsed: datetime = TypeAdapter(Timestamp).validate_python(value)
+    except ValidationError as e:
+        problem = e.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        raise InputError(f"{option}: {problem}") from None
+    return parsed
+
+
+def build_event(cls: type[Event], **fields: Any) -> Event:
+    """Validate command-line values into an event, or raise InputError."""
+    from pydantic import ValidationError
+
+    from engine.errors import InputError
+    from engine.importing.native import describe_validation_error
+
+    try:
+        return cls.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as e:
+        field, problem = describe_validation_error(e)
+        raise InputError(f"{_OPTION_OF.get(field, field)}: {problem}") from None
+
+
+# Event fields whose command-line spelling differs from the field name.
+_OPTION_OF = {
+    "deal": "KEY",
+    "occurred_at": "--at",
+    "logged_at": "--logged-at",
+    "touchpoint_occurred_at": "--occurred-at",
+    "duration_minutes": "--duration",
+    "participants": "--with",
+    "touchpoint": "TOUCHPOINT",
+    "contact": "CONTACT",
+}
+
+
+def echo_json(data: Any) -> None:
+    import orjson
+
+    sys.stdout.buffer.write(
+        orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+    )
+    sys.stdout.flush()
+
+
+def recording(
+    name: str, event_type: str, group: click.Group | None = None
+) -> Callable[[F], F]:
+    """Declare a command that records one ``event_type`` event on deal KEY.
+
+    The decorated function receives the command's own options and returns
+    the event's fields; this adds KEY, --at, --logged-at and --actor.
+    """
+
+    def decorate(fields_of: F) -> F:
+        @(group or cli).command(name, help=fields_of.__doc__)
+        @click.argument("key", metavar="KEY")
+        @click.option(
+            "--at",
+            metavar="TIME",
+            help="When it happened (ISO 8601 with offset; default now).",
+        )
+        @click.option(
+            "--logged-at",
+            metavar="TIME",
+            help="When another system first logged it (for backfills).",
+        )
+        @click.option(
+            "--actor",
+            envvar="DEALTRAIL_ACTOR",
+            metavar="NAME",
+            help="Who is recording it (env DEALTRAIL_ACTOR).",
+        )
+        @functools.wraps(fields_of)
+        @pass_state
+        def command(
+            state: State,
+            /,
+            key: str,
+            at: str | None,
+            logged_at: str | None,
+            actor: str | None,
+            **options: Any,
+        ) -> None:
+            from engine.events import EVENT_TYPES
+
+            event = build_event(
+                EVENT_TYPES[event_type],
+                deal=key,
+                occurred_at=at or datetime.now(UTC),
+                logged_at=logged_at,
+                actor=actor,
+                source="cli",
+                **fields_of(**options),
+            )
+            stored = state.app(create=True).record(event)
+            if stored is None:
+                click.echo(
+                    f"{event_type} on {key} is already recorded; nothing changed",
+                    err=True,
+                )
+            else:
+                click.echo(f"recorded {event_type} on {key}", err=True)
+
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
+def _choice(values: type[Any]) -> click.Choice[str]:
+    return click.Choice([v.value for v in values])
+
+
+# Store
+
+
+@cli.command()
+@pass_state
+def init(state: State) -> None:
+    """Create the store (tables, and the SQLite file) if it does not exist.
+
+    Example: dealtrail --store sqlite:///pipeline.db init
+    """
+    app = state.app(create=True)
+    click.echo(f"store ready: {app.config.display} ({app.position()} events)", err=True)
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+@pass_state
+def import_(state: State, files: tuple[str, ...], dry_run: bool) -> None:
+    """Import native line files (one JSON event per line; '-' for stdin).
+
+    Every line is checked first; any bad line means nothing is written.
+    Re-importing the same events adds nothing.
+
+    Example: dealtrail import examples/*.jsonl
+    """
+    from engine.errors import InputError
+    from engine.importing.native import MAX_REPORTED_ERRORS, read_lines
+
+    events: list[Event] = []
+    errors: list[str] = []
+    bad = 0
+    for name in files:
+        with _open_input(name) as stream:
+            parsed = read_lines(stream, "<stdin>" if name == "-" else name)
+        events.extend(parsed.events)
+        errors.extend(str(e) for e in parsed.errors)
+        bad += parsed.bad_lines
+    if bad:
+        _report_errors(errors[:MAX_REPORTED_ERRORS], bad, "bad line")
+        raise InputError(
+            f"{bad} bad line{'s' if bad > 1 else ''}; nothing was imported"
+        )
+    result = state.app(create=not dry_run).record_many(events, dry_run=dry_run)
+    if result.error_count:
+        _report_errors(
+            [str(e) for e in result.errors], result.error_count, "refused event"
+        )
+        raise InputError(
+            f"{result.error_count} event{'s' if result.error_count > 1 else ''} "
+            "refused; nothing was imported"
+        )
+    verb = "would import" if dry_run else "imported"
+    kinds = ", ".join(f"{n} {t}" for t, n in sorted(result.recorded.items()))
+    click.echo(
+        f"{verb} {result.total_recorded} events"
+        + (f" ({kinds})" if kinds else "")
+        + f" on {len(result.new_deals)} new and {len(result.existing_deals)}"
+        f" existing deals; {result.unchanged} already recorded",
+        err=True,
+    )
+
+
+@contextmanager
+def _open_input(name: str) -> Iterator[Any]:
+    from engine.errors import InputError
+
+    if name == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        stream = open(name, "rb")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise InputError(f"{name}: {e.strerror}") from None
+    with stream:
+        yield stream
+
+
+def _report_errors(messages: list[str], total: int, what: str) -> None:
+    for message in messages:
+        click.echo(message, err=True)
+    if total > len(messages):
+        click.echo(f"... and {total - len(messages)} more {what}s", err=True)
+
+
+# Deals
+
+
+@cli.group(cls=Group)
+def deal() -> None:
+    """List deals and show one."""
+
+
+@deal.command("list")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@pass_state
+def deal_list(state: State, fmt: str) -> None:
+    """List every deal with its stage and status.
+
+    Example: dealtrail deal list --format json
+    """
+    from cli import render
+    from engine.projections.headline import headline
+
+    app = state.app()
+    heads = [headline([r.event for r in app.timeline(key)]) for key in app.deal_keys()]
+    if fmt == "json":
+        echo_json(
+            {
+                "deals": [h.model_dump(mode="json") for h in heads],
+                "position": app.position(),
+            }
+        )
+    else:
+        click.echo(render.deal_table(heads))
+
+
+@deal.command("show")
+@click.argument("key", metavar="KEY")
+@click.option("--as-of", metavar="TIME", help="Only what had happened by TIME.")
+@click.option("--as-known-at", metavar="TIME", help="Only what was known at TIME.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@pass_state
+def deal_show(
+    state: State, key: str, as_of: str | None, as_known_at: str | None, fmt: str
+) -> None:
+    """Show one deal's headline facts.
+
+    Example: dealtrail deal show ACME-2026-01
+    """
+    from cli import render
+    from engine.errors import InputError
+    from engine.projections.headline import headline
+
+    app = state.app()
+    timeline = app.timeline(
+        key,
+        as_of=parse_time(as_of, "--as-of"),
+        as_known_at=parse_time(as_known_at, "--as-known-at"),
+    )
+    try:
+        head = headline([r.event for r in timeline])
+    except ValueError:
+        raise InputError(f"deal {key!r} had not been opened at that time") from None
+    if fmt == "json":
+        echo_json({"deal": head.model_dump(mode="json"), "position": app.position()})
+    else:
+        click.echo(render.headline_text(head))
+
+
+# Recording commands, in the order a deal lives them.
+
+
+@recording("open", "DealOpened")
+@click.option("--name", required=True, help="The deal's name.")
+@click.option("--account", required=True, help="The buying organisation.")
+@click.option("--owner", required=True, help="The rep who owns the deal.")
+@click.option("--stage", required=True, help="The pipeline stage it starts in.")
+@click.option("--amount", help="Expected value.")
+@click.option("--currency", help="ISO 4217 code, e.g. EUR.")
+@click.option("--expected-close", metavar="DATE", help="Expected close date.")
+@click.option("--timezone", metavar="TZ", help="IANA time zone, e.g. Europe/Paris.")
+def open_(**options: Any) -> dict[str, Any]:
+    """Open deal KEY.
+
+    Example: dealtrail open ACME-1 --name "ACME renewal" --account ACME
+    --owner sam --stage discovery --timezone Europe/Paris
+    """
+    return options
+
+
+@recording("update", "DealUpdated")
+@click.option("--name")
+@click.option("--owner")
+@click.option("--amount")
+@click.option("--currency")
+@click.option("--expected-close", metavar="DATE", help="A new close date (a slip).")
+def update(**options: Any) -> dict[str, Any]:
+    """Change headline facts of deal KEY.
+
+    Example: dealtrail update ACME-1 --expected-close 2026-07-31
+    """
+    return options
+
+
+@recording("stage", "StageChanged")
+@click.argument("stage")
+def stage(stage: str) -> dict[str, Any]:
+    """Move deal KEY to STAGE.
+
+    Example: dealtrail stage ACME-1 proposal
+    """
+    return {"stage": stage}
+
+
+@recording("log", "TouchpointLogged")
+@click.option(
+    "--channel", type=_choice(Channel), required=True, help="How the sides met."
+)
+@click.option(
+    "--direction", type=_choice(Direction), required=True, help="Who reached out."
+)
+@click.option(
+    "--with",
+    "participants",
+    multiple=True,
+    metavar="CONTACT",
+    help="A buyer-side contact on the touch (repeatable).",
+)
+@click.option(
+    "--id", "touchpoint", help="Touchpoint id (default: derived from the touch)."
+)
+@click.option("--rep", help="The seller-side person.")
+@click.option("--summary", help="What was said or done.")
+@click.option("--outcome", type=_choice(Outcome))
+@click.option("--duration", "duration_minutes", type=int, help="Minutes.")
+def log(**options: Any) -> dict[str, Any]:
+    """Log a touchpoint on deal KEY.
+
+    Example: dealtrail log ACME-1 --channel call --direction outbound
+    --with dana@acme.example --outcome no_answer --at 2026-03-02T10:00:00+01:00
+    """
+    options["participants"] = list(options["participants"])
+    return options
+
+
+@cli.group(cls=Group)
+def stakeholder() -> None:
+    """Record who is involved on the buyer side."""
+
+
+@recording("add", "StakeholderJoined", group=stakeholder)
+@click.argument("contact")
+@click.option("--role", type=_choice(Role), required=True)
+@click.option("--name", help="The person's name.")
+@click.option("--title", help="Their job title.")
+def stakeholder_add(**options: Any) -> dict[str, Any]:
+    """Add CONTACT (email or CRM id) to deal KEY with a role.
+
+    Example: dealtrail stakeholder add ACME-1 dana@acme.example --role champion
+    """
+    return options
+
+
+@recording("role", "StakeholderRoleChanged", group=stakeholder)
+@click.argument("contact")
+@click.argument("role", type=_choice(Role))
+def stakeholder_role(**options: Any) -> dict[str, Any]:
+    """Change the ROLE of CONTACT on deal KEY.
+
+    Example: dealtrail stakeholder role ACME-1 dana@acme.example decision_maker
+    """
+    return options
+
+
+@recording("leave", "StakeholderLeft", group=stakeholder)
+@click.argument("contact")
+@click.option("--reason")
+def stakeholder_leave(**options: Any) -> dict[str, Any]:
+    """Record that CONTACT is no longer involved in deal KEY.
+
+    Example: dealtrail stakeholder leave ACME-1 dana@acme.example --reason "left ACME"
+    """
+    return options
+
+
+@recording("note", "StakeholderPriorityNoted", group=stakeholder)
+@click.argument("contact")
+@click.argument("priority")
+def stakeholder_note(**options: Any) -> dict[str, Any]:
+    """Note what CONTACT is measured on (their PRIORITY or KPI).
+
+    Example: dealtrail stakeholder note ACME-1 dana@acme.example "cut churn by 5%"
+    """
+    return options
+
+
+@cli.group("next-step", cls=Group)
+def next_step() -> None:
+    """Set or clear the deal's agreed next step."""
+
+
+@recording("set", "NextStepSet", group=next_step)
+@click.argument("description")
+@click.option("--due", required=True, metavar="DATE", help="When it is due.")
+@click.option("--owner", help="Who owns it.")
+def next_step_set(**options: Any) -> dict[str, Any]:
+    """Set the next step of deal KEY to DESCRIPTION.
+
+    Example: dealtrail next-step set ACME-1 "Security review call" --due 2026-03-10
+    """
+    return options
+
+
+@recording("clear", "NextStepCleared", group=next_step)
+@click.option("--reason")
+def next_step_clear(**options: Any) -> dict[str, Any]:
+    """Clear the next step of deal KEY.
+
+    Example: dealtrail next-step clear ACME-1 --reason done
+    """
+    return options
+
+
+@recording("promise", "FollowUpPromised")
+@click.option("--due", required=True, metavar="DATE", help="The promised date.")
+@click.option("--promise", help="What was promised.")
+def promise(**options: Any) -> dict[str, Any]:
+    """Record a follow-up the rep promised the buyer on deal KEY.
+
+    Example: dealtrail promise ACME-1 --due 2026-03-04 --promise "pricing options"
+    """
+    return options
+
+
+@recording("request", "FollowUpRequested")
+@click.option("--by", required=True, metavar="CONTACT", help="Who asked.")
+@click.option(
+    "--not-before", required=True, metavar="TIME", help="Contact them at or after."
+)
+@click.option("--note")
+def request(**options: Any) -> dict[str, Any]:
+    """Record that the buyer asked to be contacted at or after a time.
+
+    Example: dealtrail request ACME-1 --by dana@acme.example
+    --not-before 2026-03-16T09:00:00+01:00
+    """
+    return options
+
+
+@recording("coach", "CoachingNoteAdded")
+@click.argument("note")
+@click.option("--author", required=True, help="The coach.")
+@click.option("--about", metavar="TOUCHPOINT", help="Pin the note to a touchpoint.")
+def coach(**options: Any) -> dict[str, Any]:
+    """Add a coaching NOTE to deal KEY.
+
+    Example: dealtrail coach ACME-1 "Name a deadline next time" --author kim --about t03
+    """
+    return options
+
+
+@recording("won", "DealWon")
+@click.option("--amount", help="The final amount.")
+@click.option("--note")
+def won(**options: Any) -> dict[str, Any]:
+    """Record that deal KEY was won.
+
+    Example: dealtrail won ACME-1 --amount 48000
+    """
+    return options
+
+
+@recording("lost", "DealLost")
+@click.option("--reason", required=True, help="Why it was lost.")
+@click.option("--competitor", help="Who won it instead.")
+@click.option("--note")
+def lost(**options: Any) -> dict[str, Any]:
+    """Record that deal KEY was lost, and why.
+
+    Example: dealtrail lost ACME-1 --reason "chose a competitor" --competitor Initech
+    """
+    return options
+
+
+@recording("reopen", "DealReopened")
+@click.option("--reason")
+def reopen(**options: Any) -> dict[str, Any]:
+    """Reopen closed deal KEY.
+
+    Example: dealtrail reopen ACME-1 --reason "budget came back"
+    """
+    return options
+
+
+@recording("correct", "TouchpointCorrected")
+@click.argument("touchpoint")
+@click.option(
+    "--occurred-at",
+    "touchpoint_occurred_at",
+    metavar="TIME",
+    help="When the touchpoint really happened.",
+)
+@click.option("--channel", type=_choice(Channel))
+@click.option("--direction", type=_choice(Direction))
+@click.option(
+    "--with",
+    "participants",
+    multiple=True,
+    metavar="CONTACT",
+    help="The full corrected participant list (repeatable).",
+)
+@click.option("--rep")
+@click.option("--summary")
+@click.option("--outcome", type=_choice(Outcome))
+@click.option("--duration", "duration_minutes", type=int, help="Minutes.")
+def correct(**options: Any) -> dict[str, Any]:
+    """Correct fields of TOUCHPOINT on deal KEY; only the options given change.
+
+    Example: dealtrail correct ACME-1 t03 --channel meeting
+    """
+    options["participants"] = list(options["participants"]) or None
+    return options
+
+
+@recording("retract", "TouchpointRetracted")
+@click.argument("touchpoint")
+@click.option("--reason", required=True, help="Why it no longer counts.")
+def retract(**options: Any) -> dict[str, Any]:
+    """Retract TOUCHPOINT on deal KEY (it was logged in error).
+
+    Example: dealtrail retract ACME-1 t07 --reason "logged on the wrong deal"
+    """
+    return options
+
+
+# Reading
+
+
+@cli.command()
+@click.argument("key", metavar="KEY")
+@click.option("--as-of", metavar="TIME", help="Only what had happened by TIME.")
+@click.option("--as-known-at", metavar="TIME", help="Only what was known at TIME.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl"]),
+    default="table",
+    show_default=True,
+    help="jsonl prints native lines that 'import' reads back.",
+)
+@pass_state
+def timeline(
+    state: State, key: str, as_of: str | None, as_known_at: str | None, fmt: str
+) -> None:
+    """Show deal KEY's events in the order they happened.
+
+    Example: dealtrail timeline ACME-1 --as-known-at 2026-03-05T18:00:00Z
+    """
+    from cli import render
+    from engine.importing.native import dump_line
+
+    entries = state.app().timeline(
+        key,
+        as_of=parse_time(as_of, "--as-of"),
+        as_known_at=parse_time(as_known_at, "--as-known-at"),
+    )
+    if fmt == "json":
+        echo_json(
+            {
+                "deal": key,
+                "events": [
+                    r.event.model_dump(mode="json", exclude_none=True) for r in entries
+                ],
+            }
+        )
+    elif fmt == "jsonl":
+        out = sys.stdout.buffer
+        for r in entries:
+            out.write(dump_line(r.event))
+        out.flush()
+    else:
+        click.echo(render.timeline_table(entries))
+
+
+def main() -> None:
+    cli(prog_name="dealtrail")

@@ -1,0 +1,321 @@
+"""The one public entry point: commands that record events, and queries."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import wraps
+from typing import ParamSpec, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    PersistenceError,
+    RecordConflictError,
+)
+
+from engine.deal import Deal, deal_id
+from engine.errors import (
+    ConflictError,
+    DealtrailError,
+    DomainError,
+    StoreError,
+    UnknownDealError,
+)
+from engine.events import (
+    DealOpened,
+    Event,
+    TouchpointCorrected,
+    TouchpointRetracted,
+)
+from engine.persistence import EventMapper, Recorded
+from engine.store import DEFAULT_STORE, StoreConfig, parse_store_url
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Optimistic-concurrency retries: a conflicting writer means re-reading the
+# deal and deciding again; the budget covers heavy contention on one deal.
+MAX_ATTEMPTS = 50
+MAX_REPORTED_ERRORS = 20
+
+
+def _translating(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn storage failures into StoreError naming the (redacted) store."""
+
+    @wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except DealtrailError:
+            raise
+        except (PersistenceError, OSError) as e:
+            app = args[0]
+            assert isinstance(app, DealTrail)
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e)
+            raise StoreError(f"store {app.config.display}: {detail}") from e
+
+    return wrapper
+
+
+@dataclass(frozen=True, slots=True)
+class BatchError:
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}" if self.source else self.message
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What a batch of events did (or, on a dry run, would do) to the store."""
+
+    recorded: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0
+    new_deals: set[str] = field(default_factory=set)
+    existing_deals: set[str] = field(default_factory=set)
+    errors: list[BatchError] = field(default_factory=list)
+    error_count: int = 0
+
+    @property
+    def total_recorded(self) -> int:
+        return sum(self.recorded.values())
+
+
+def _import_order(event: Event, index: int) -> tuple[int, datetime, int]:
+    # A file may refer to a deal before the line that opens it, and may
+    # correct a touchpoint above the line that logs it: open first, then
+    # history in occurred order, then corrections of that history.
+    if isinstance(event, DealOpened):
+        rank = 0
+    elif isinstance(event, TouchpointCorrected | TouchpointRetracted):
+        rank = 2
+    else:
+        rank = 1
+    return rank, event.occurred_at, index
+
+
+def timeline_order(recorded: Recorded) -> tuple[datetime, datetime, int]:
+    """Occurred order; ties by known-at, then by recording order."""
+    event = recorded.event
+    return event.occurred_at, event.known_at, recorded.originator_version
+
+
+class DealTrail(Application[UUID]):
+    name = "dealtrail"
+
+    def __init__(
+        self,
+        store: str | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config: StoreConfig = parse_store_url(store or DEFAULT_STORE)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        try:
+            if self.config.kind == "postgresql":
+                _ensure_schema(self.config)
+            super().__init__(env=self.config.env)
+        except DealtrailError:
+            raise
+        except Exception as e:
+            raise StoreError(f"cannot open store {self.config.display}: {e}") from e
+
+    def construct_mapper(self) -> EventMapper:
+        self.event_mapper = EventMapper(
+            compressor=self.factory.compressor(), cipher=self.factory.cipher()
+        )
+        return self.event_mapper
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("the clock must return aware datetimes")
+        return now
+
+    # Commands
+
+    @_translating
+    def record(self, event: Event) -> Event | None:
+        """Record one event. Returns it as stored, or None if it was already."""
+        for attempt in range(MAX_ATTEMPTS):
+            deal = self._load(event.deal)
+            stored = deal.decide(event, self._now())
+            if stored is None:
+                return None
+            if self._try_save([deal], attempt):
+                return stored
+        raise self._conflict([event.deal])
+
+    @_translating
+    def record_many(
+        self, events: Sequence[Event], *, dry_run: bool = False
+    ) -> BatchResult:
+        """Record a batch atomically: all events, or none when any is refused.
+
+        The whole batch is decided before anything is written, and written
+        in one transaction covering every deal it touches.
+        """
+        by_deal: dict[str, list[tuple[int, Event]]] = {}
+        for index, event in enumerate(events):
+            by_deal.setdefault(event.deal, []).append((index, event))
+        for attempt in range(MAX_ATTEMPTS):
+            result = BatchResult()
+            deals = self._decide_batch(by_deal, result)
+            if result.error_count or dry_run:
+                return result
+            if self._try_save(deals, attempt):
+                return result
+        raise self._conflict(sorted(by_deal))
+
+    def _decide_batch(
+        self, by_deal: dict[str, list[tuple[int, Event]]], result: BatchResult
+    ) -> list[Deal]:
+        recorded_at = self._now()
+        deals = []
+        for key in sorted(by_deal):
+            deal = self._load(key)
+            existed = deal.opened is not None
+            ordered = sorted(
+                by_deal[key], key=lambda item: _import_order(item[1], item[0])
+            )
+            for _, event in ordered:
+                try:
+                    stored = deal.decide(event, recorded_at)
+                except DomainError as e:
+                    result.error_count += 1
+                    if len(result.errors) < MAX_REPORTED_ERRORS:
+                        result.errors.append(BatchError(event.source or "", str(e)))
+                    continue
+                if stored is None:
+                    result.unchanged += 1
+                else:
+                    result.recorded[stored.type] += 1
+            if existed:
+                result.existing_deals.add(key)
+            elif deal.opened is not None:
+                result.new_deals.add(key)
+            if deal.pending:
+                deals.append(deal)
+        return deals
+
+    def _try_save(self, deals: Sequence[Deal], attempt: int) -> bool:
+        try:
+            self.save(*deals)
+        except (IntegrityError, RecordConflictError):
+            pass
+        except OperationalError as e:
+            # SQLite reports a writer that held the lock too long this way.
+            if "locked" not in str(e).lower():
+                raise
+        else:
+            return True
+        # Spread retrying writers apart so they stop colliding.
+        time.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+        return False
+
+    def _conflict(self, keys: list[str]) -> ConflictError:
+        shown = ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
+        return ConflictError(
+            f"gave up after {MAX_ATTEMPTS} attempts: other writers kept changing "
+            f"{shown} at the same time; try again"
+        )
+
+    def _load(self, key: str) -> Deal:
+        return Deal.replay(key, self._history(key))
+
+    def _history(self, key: str) -> Iterator[Recorded]:
+        for recorded in self.events.get(deal_id(key)):
+            assert isinstance(recorded, Recorded)
+            yield recorded
+
+    # Queries
+
+    @_translating
+    def history(self, key: str) -> list[Recorded]:
+        """A deal's events in recording order."""
+        history = list(self._history(key))
+        if not history:
+            raise UnknownDealError(key)
+        return history
+
+    @_translating
+    def timeline(
+        self,
+        key: str,
+        *,
+        as_of: datetime | None = None,
+        as_known_at: datetime | None = None,
+    ) -> list[Recorded]:
+        """A deal's events in occurred order, as of a business time and/or as
+        known at a time (known-at is ``logged_at`` when given, else recorded)."""
+        return filter_timeline(self.history(key), as_of=as_of, as_known_at=as_known_at)
+
+    @_translating
+    def deal_keys(self) -> list[str]:
+        """Every opened deal's key, sorted."""
+        return sorted(opened.deal for opened in self._opened_events())
+
+    def _opened_events(self) -> Iterator[Event]:
+        start = 1
+        page = 1000
+        while True:
+            notifications = self.recorder.select_notifications(
+                start=start, limit=page, topics=["DealOpened"]
+            )
+            for n in notifications:
+                yield self.event_mapper.to_domain_event(n).event
+            if len(notifications) < page:
+                return
+            start = notifications[-1].id + 1
+
+    @_translating
+    def position(self) -> int:
+        """The store's head: the id of the last recorded event (0 when empty)."""
+        return self.recorder.max_notification_id() or 0
+
+
+def filter_timeline(
+    history: Iterable[Recorded],
+    *,
+    as_of: datetime | None = None,
+    as_known_at: datetime | None = None,
+) -> list[Recorded]:
+    selected = [
+        r
+        for r in history
+        if (as_of is None or r.event.occurred_at <= as_of)
+        and (as_known_at is None or r.event.known_at <= as_known_at)
+    ]
+    selected.sort(key=timeline_order)
+    return selected
+
+
+def _ensure_schema(config: StoreConfig) -> None:
+    """Create the configured PostgreSQL schema if it is missing."""
+    import psycopg
+    from psycopg import sql
+
+    env = config.env
+    schema = env["POSTGRES_SCHEMA"]
+    if schema == "public":
+        return
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"] or None,
+        password=env["POSTGRES_PASSWORD"] or None,
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+        autocommit=True,
+    ) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+        )

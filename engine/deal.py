@@ -1,0 +1,187 @@
+"""The Deal aggregate: decides whether a new event may be recorded.
+
+It keeps only what its invariants need. What a deal *looks like* (stage,
+status, stakeholders...) is the business of the projections, which read the
+events in occurred order; the aggregate sees them in recording order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from engine.errors import DomainError, UnknownDealError
+from engine.events import (
+    CoachingNoteAdded,
+    DealLost,
+    DealOpened,
+    DealReopened,
+    DealWon,
+    Event,
+    StakeholderJoined,
+    StakeholderLeft,
+    StakeholderPriorityNoted,
+    StakeholderRoleChanged,
+    TouchpointCorrected,
+    TouchpointLogged,
+    TouchpointRetracted,
+)
+from engine.persistence import Recorded
+
+_DEAL_NAMESPACE = uuid5(NAMESPACE_URL, "https://dealtrail.invalid/deal")
+
+
+def deal_id(key: str) -> UUID:
+    """The aggregate id of a deal key; the same key always maps to the same id."""
+    return uuid5(_DEAL_NAMESPACE, key)
+
+
+def _digest(event: Event) -> bytes:
+    return hashlib.blake2b(event.fingerprint(), digest_size=16).digest()
+
+
+@dataclass(slots=True)
+class _Touchpoint:
+    digest: bytes
+    logged: TouchpointLogged
+    retracted: bool = False
+
+
+@dataclass(slots=True)
+class Deal:
+    key: str
+    id: UUID
+    version: int = 0
+    opened: DealOpened | None = None
+    closed_as: str | None = None
+    touchpoints: dict[str, _Touchpoint] = field(default_factory=dict)
+    # Contact -> whether they are currently on the deal.
+    stakeholders: dict[str, bool] = field(default_factory=dict)
+    digests: set[bytes] = field(default_factory=set)
+    pending: list[Recorded] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, key: str) -> Deal:
+        return cls(key=key, id=deal_id(key))
+
+    @classmethod
+    def replay(cls, key: str, history: Iterable[Recorded]) -> Deal:
+        deal = cls.new(key)
+        for recorded in history:
+            deal._apply(recorded.event)
+            deal.version = recorded.originator_version
+        return deal
+
+    def decide(self, event: Event, recorded_at: datetime) -> Event | None:
+        """Record ``event`` if the history allows it.
+
+        Returns the event as stored (with ``recorded_at``), or None when the
+        same fact is already recorded (re-recording is a no-op). Raises
+        DomainError when the event contradicts the history.
+        """
+        if event.deal != self.key:
+            raise DomainError(f"event for deal {event.deal!r} sent to {self.key!r}")
+        digest = _digest(event)
+        if digest in self.digests:
+            return None
+        self._check(event)
+        stored = event.model_copy(update={"recorded_at": recorded_at})
+        self.version += 1
+        self.pending.append(Recorded(self.id, self.version, stored))
+        self._apply(stored, digest)
+        return stored
+
+    def collect_events(self) -> list[Recorded]:
+        collected, self.pending = self.pending, []
+        return collected
+
+    def _check(self, event: Event) -> None:
+        if isinstance(event, DealOpened):
+            if self.opened is not None:
+                raise DomainError(f"deal {self.key!r} is already open")
+            return
+        if self.opened is None:
+            raise UnknownDealError(self.key)
+        match event:
+            case TouchpointLogged():
+                known = self.touchpoints.get(event.touchpoint)
+                if known is not None:
+                    raise DomainError(
+                        f"touchpoint {event.touchpoint!r} is already recorded with "
+                        f"other details ({_differences(known.logged, event)}); "
+                        "record a correction instead"
+                    )
+            case TouchpointCorrected() | TouchpointRetracted():
+                tp = self._touchpoint(event.touchpoint)
+                if tp.retracted:
+                    raise DomainError(
+                        f"touchpoint {event.touchpoint!r} is already retracted"
+                    )
+            case CoachingNoteAdded(about=str(about)):
+                self._touchpoint(about)
+            case StakeholderJoined():
+                if self.stakeholders.get(event.contact):
+                    raise DomainError(
+                        f"{event.contact} is already a stakeholder; "
+                        "change their role instead"
+                    )
+            case StakeholderRoleChanged() | StakeholderLeft():
+                if not self.stakeholders.get(event.contact):
+                    raise DomainError(f"{event.contact} is not a stakeholder")
+            case StakeholderPriorityNoted():
+                if event.contact not in self.stakeholders:
+                    raise DomainError(f"{event.contact} has never been a stakeholder")
+            case DealWon() | DealLost():
+                if self.closed_as is not None:
+                    raise DomainError(
+                        f"deal {self.key!r} is already {self.closed_as}; "
+                        "reopen it first"
+                    )
+            case DealReopened():
+                if self.closed_as is None:
+                    raise DomainError(f"deal {self.key!r} is open, not closed")
+            case _:
+                pass
+
+    def _touchpoint(self, touchpoint: str) -> _Touchpoint:
+        try:
+            return self.touchpoints[touchpoint]
+        except KeyError:
+            raise DomainError(
+                f"deal {self.key!r} has no touchpoint {touchpoint!r}"
+            ) from None
+
+    def _apply(self, event: Event, digest: bytes | None = None) -> None:
+        digest = digest if digest is not None else _digest(event)
+        self.digests.add(digest)
+        match event:
+            case DealOpened():
+                self.opened = event
+            case TouchpointLogged():
+                self.touchpoints[event.touchpoint] = _Touchpoint(digest, event)
+            case TouchpointRetracted():
+                self.touchpoints[event.touchpoint].retracted = True
+            case StakeholderJoined():
+                self.stakeholders[event.contact] = True
+            case StakeholderLeft():
+                self.stakeholders[event.contact] = False
+            case DealWon():
+                self.closed_as = "won"
+            case DealLost():
+                self.closed_as = "lost"
+            case DealReopened():
+                self.closed_as = None
+            case _:
+                pass
+
+
+def _differences(old: TouchpointLogged, new: TouchpointLogged) -> str:
+    fields = [
+        name
+        for name in type(new).model_fields
+        if name not in Event.PROVENANCE and getattr(old, name) != getattr(new, name)
+    ]
+    return "differs in " + ", ".join(fields)

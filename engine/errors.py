@@ -1,0 +1,29 @@
+"""The project's own error types; the CLI turns them into one-line messages."""
+
+from __future__ import annotations
+
+
+class DealtrailError(Exception):
+    """Base class of every error the application reports to its users."""
+
+
+class InputError(DealtrailError):
+    """Input that does not validate: a bad field, line or option value."""
+
+
+class DomainError(DealtrailError):
+    """A command that the deal's history does not allow."""
+
+
+class UnknownDealError(DomainError):
+    def __init__(self, deal: str) -> None:
+        super().__init__(f"unknown deal {deal!r}; open it first")
+        self.deal = deal
+
+
+class StoreError(DealtrailError):
+    """The store cannot be reached or used."""
+
+
+class ConflictError(StoreError):
+    """Concurrent writers kept conflicting beyond the retry budget."""

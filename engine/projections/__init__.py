@@ -1,0 +1,1 @@
+"""Pure projections: (a deal's ordered events, rules, evaluation time) -> model."""
