@@ -10,7 +10,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -182,7 +182,7 @@ def recording(
         @click.option(
             "--logged-at",
             metavar="TIME",
-            help="When another system first logged it (for backfills).",
+            help="When it was first logged, if earlier than now (e.g. in a CRM).",
         )
         @click.option(
             "--actor",
@@ -203,11 +203,13 @@ def recording(
         ) -> None:
             from engine.events import EVENT_TYPES
 
+            now = datetime.now(UTC)
             event = build_event(
                 EVENT_TYPES[event_type],
                 deal=key,
-                occurred_at=at or datetime.now(UTC),
-                logged_at=logged_at,
+                occurred_at=at or now,
+                # Recording live is logging: keep the time, so lag shows.
+                logged_at=logged_at or now,
                 actor=actor,
                 source="cli",
                 **fields_of(**options),
@@ -256,32 +258,24 @@ def import_(state: State, files: tuple[str, ...], dry_run: bool) -> None:
 
     Example: dealtrail import examples/*.jsonl
     """
-    from engine.errors import InputError
-    from engine.importing.native import MAX_REPORTED_ERRORS, read_lines
+    from engine.errors import ImportRefused
 
-    events: list[Event] = []
-    errors: list[str] = []
-    bad = 0
-    for name in files:
-        with _open_input(name) as stream:
-            parsed = read_lines(stream, "<stdin>" if name == "-" else name)
-        events.extend(parsed.events)
-        errors.extend(str(e) for e in parsed.errors)
-        bad += parsed.bad_lines
-    if bad:
-        _report_errors(errors[:MAX_REPORTED_ERRORS], bad, "bad line")
-        raise InputError(
-            f"{bad} bad line{'s' if bad > 1 else ''}; nothing was imported"
-        )
-    result = state.app(create=not dry_run).record_many(events, dry_run=dry_run)
-    if result.error_count:
-        _report_errors(
-            [str(e) for e in result.errors], result.error_count, "refused event"
-        )
-        raise InputError(
-            f"{result.error_count} event{'s' if result.error_count > 1 else ''} "
-            "refused; nothing was imported"
-        )
+    app = state.app(create=not dry_run)
+    with ExitStack() as stack:
+        sources = [
+            ("<stdin>" if name == "-" else name, stack.enter_context(_open_input(name)))
+            for name in files
+        ]
+        try:
+            result = app.import_native(sources, dry_run=dry_run)
+        except ImportRefused as refused:
+            for problem in refused.problems:
+                click.echo(problem, err=True)
+            if refused.count > len(refused.problems):
+                click.echo(
+                    f"... and {refused.count - len(refused.problems)} more", err=True
+                )
+            raise
     verb = "would import" if dry_run else "imported"
     kinds = ", ".join(f"{n} {t}" for t, n in sorted(result.recorded.items()))
     click.echo(
@@ -306,13 +300,6 @@ def _open_input(name: str) -> Iterator[Any]:
         raise InputError(f"{name}: {e.strerror}") from None
     with stream:
         yield stream
-
-
-def _report_errors(messages: list[str], total: int, what: str) -> None:
-    for message in messages:
-        click.echo(message, err=True)
-    if total > len(messages):
-        click.echo(f"... and {total - len(messages)} more {what}s", err=True)
 
 
 # Deals

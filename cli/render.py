@@ -88,7 +88,7 @@ def timeline_table(entries: Sequence[Recorded]) -> str:
     rows = []
     for r in entries:
         e = r.event
-        lag = e.logged_at - e.occurred_at if e.logged_at is not None else None
+        lag = e.logging_lag
         rows.append(
             (
                 _when(e.occurred_at),

@@ -25,6 +25,7 @@ from engine.errors import (
     ConflictError,
     DealtrailError,
     DomainError,
+    ImportRefused,
     StoreError,
     UnknownDealError,
 )
@@ -34,6 +35,7 @@ from engine.events import (
     TouchpointCorrected,
     TouchpointRetracted,
 )
+from engine.importing.native import read_lines
 from engine.persistence import EventMapper, Recorded
 from engine.store import DEFAULT_STORE, StoreConfig, parse_store_url
 
@@ -174,6 +176,32 @@ class DealTrail(Application[UUID]):
             if self._try_save(deals, attempt):
                 return result
         raise self._conflict(sorted(by_deal))
+
+    @_translating
+    def import_native(
+        self, sources: Iterable[tuple[str, Iterable[bytes]]], *, dry_run: bool = False
+    ) -> BatchResult:
+        """Import native line files, all or nothing.
+
+        Every line of every source is validated before anything is decided,
+        and every event decided before anything is written. Raises
+        ImportRefused listing the problems (up to a limit) otherwise.
+        """
+        events: list[Event] = []
+        problems: list[str] = []
+        bad = 0
+        for name, stream in sources:
+            parsed = read_lines(stream, name)
+            events.extend(parsed.events)
+            problems.extend(str(e) for e in parsed.errors)
+            bad += parsed.bad_lines
+        if bad:
+            raise ImportRefused(problems[:MAX_REPORTED_ERRORS], bad, "bad line")
+        result = self.record_many(events, dry_run=dry_run)
+        if result.error_count:
+            problems = [str(e) for e in result.errors]
+            raise ImportRefused(problems, result.error_count, "refused event")
+        return result
 
     def _decide_batch(
         self, by_deal: dict[str, list[tuple[int, Event]]], result: BatchResult

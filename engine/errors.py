@@ -27,3 +27,13 @@ class StoreError(DealtrailError):
 
 class ConflictError(StoreError):
     """Concurrent writers kept conflicting beyond the retry budget."""
+
+
+class ImportRefused(InputError):
+    """An import with bad lines or refused events; nothing was written."""
+
+    def __init__(self, problems: list[str], count: int, what: str) -> None:
+        plural = "s" if count != 1 else ""
+        super().__init__(f"{count} {what}{plural}; nothing was imported")
+        self.problems = problems
+        self.count = count

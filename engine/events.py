@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -223,6 +223,15 @@ class Event(BaseModel):
         if known is None:
             raise ValueError("event has not been recorded yet")
         return known
+
+    @property
+    def logging_lag(self) -> timedelta | None:
+        """How long after it happened it was logged, where that is known.
+
+        Only ``logged_at`` is a real logging time: a bulk import records
+        months of history at once, so ``recorded_at`` says nothing of lag.
+        """
+        return None if self.logged_at is None else self.logged_at - self.occurred_at
 
     def native(self) -> dict[str, Any]:
         """The native line object: what ``import`` reads, without recording time."""
