@@ -6,6 +6,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
@@ -123,8 +124,12 @@ class DealTrail(Application[UUID]):
         self._clock = clock or (lambda: datetime.now(UTC))
         try:
             if self.config.kind == "postgresql":
-                _ensure_schema(self.config)
-            super().__init__(env=self.config.env)
+                # Concurrent CREATE statements race in PostgreSQL ("tuple
+                # concurrently updated"): create tables under a lock instead.
+                with _postgres_setup_lock(self.config):
+                    super().__init__(env=self.config.env)
+            else:
+                super().__init__(env=self.config.env)
         except DealtrailError:
             raise
         except Exception as e:
@@ -326,15 +331,13 @@ def filter_timeline(
     return selected
 
 
-def _ensure_schema(config: StoreConfig) -> None:
-    """Create the configured PostgreSQL schema if it is missing."""
+@contextmanager
+def _postgres_setup_lock(config: StoreConfig) -> Iterator[None]:
+    """Create the configured schema, and hold a lock while tables are created."""
     import psycopg
     from psycopg import sql
 
     env = config.env
-    schema = env["POSTGRES_SCHEMA"]
-    if schema == "public":
-        return
     with psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
@@ -344,6 +347,14 @@ def _ensure_schema(config: StoreConfig) -> None:
         connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
         autocommit=True,
     ) as conn:
-        conn.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-        )
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        try:
+            schema = sql.Identifier(env["POSTGRES_SCHEMA"])
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
+
+
+# An arbitrary constant naming dealtrail's set-up lock among advisory locks.
+_SETUP_LOCK = 0x6465616C74726169
