@@ -165,10 +165,25 @@ Contact = Annotated[
     AfterValidator(normalise_contact),
     Field(max_length=SHORT_TEXT, description="An email address or a CRM contact id."),
 ]
-Stage = Annotated[str, AfterValidator(normalise_stage), Field(max_length=SHORT_TEXT)]
+Stage = Annotated[
+    str,
+    AfterValidator(normalise_stage),
+    Field(
+        max_length=SHORT_TEXT,
+        description="A pipeline stage, compared as lower snake_case ('Proposal Sent' "
+        "is proposal_sent).",
+    ),
+]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_reject_naive)]
 Money = Annotated[
-    Decimal, Field(ge=0, max_digits=20, decimal_places=4, allow_inf_nan=False)
+    Decimal,
+    Field(
+        ge=0,
+        max_digits=20,
+        decimal_places=4,
+        allow_inf_nan=False,
+        description="An exact amount, a JSON number or string; written as a string.",
+    ),
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 TimeZoneName = Annotated[
