@@ -96,3 +96,13 @@ def app(store_url: str, clock: Clock) -> Iterator[DealTrail]:
     application = DealTrail(store_url, clock=clock)
     yield application
     application.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (DEALTRAIL_REQUIRE_POSTGRES=1) a skipped test fails the run."""
+    if os.environ.get("DEALTRAIL_REQUIRE_POSTGRES") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and reporter.stats.get("skipped"):
+        reporter.write_line("error: tests were skipped, and CI requires them all")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
