@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -71,6 +72,38 @@ class State:
             self._app = DealTrail(self.store)
         return self._app
 
+    @contextmanager
+    def importing(self, *, dry_run: bool) -> Iterator[DealTrail]:
+        """The store to import into; one this import creates is removed again
+        if the import fails, and a dry run never creates one."""
+        from engine.store import parse_store_url
+
+        path = parse_store_url(self.store).sqlite_path
+        if path is None or path.exists():
+            yield self.app()
+            return
+        if dry_run:
+            from engine.application import DealTrail
+
+            with (
+                tempfile.TemporaryDirectory() as scratch,
+                DealTrail(f"sqlite:///{scratch}/dry-run.db") as app,
+            ):
+                yield app
+            return
+        try:
+            yield self.app(create=True)
+        except BaseException:
+            self.close()
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
 
 def _create_private_file(path: Path) -> None:
     from engine.errors import StoreError
@@ -126,8 +159,9 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     return parsed
 
 
-def build_event(cls: type[Event], **fields: Any) -> Event:
-    """Validate command-line values into an event, or raise InputError."""
+def build_event(cls: type[Event], names: dict[str, str], **fields: Any) -> Event:
+    """Validate command-line values into an event, or raise InputError that
+    names the offending option or argument as the user typed it."""
     from pydantic import ValidationError
 
     from engine.errors import InputError
@@ -137,20 +171,21 @@ def build_event(cls: type[Event], **fields: Any) -> Event:
         return cls.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as e:
         field, problem = describe_validation_error(e)
-        raise InputError(f"{_OPTION_OF.get(field, field)}: {problem}") from None
+        top = field.split(".")[0]
+        raise InputError(f"{names.get(top, field)}: {problem}") from None
 
 
-# Event fields whose command-line spelling differs from the field name.
-_OPTION_OF = {
-    "deal": "KEY",
-    "occurred_at": "--at",
-    "logged_at": "--logged-at",
-    "touchpoint_occurred_at": "--occurred-at",
-    "duration_minutes": "--duration",
-    "participants": "--with",
-    "touchpoint": "TOUCHPOINT",
-    "contact": "CONTACT",
-}
+def _spellings(command: click.Command) -> dict[str, str]:
+    """Event field -> how the command line spells it (``--due``, ``CONTACT``)."""
+    names = {"occurred_at": "--at", "deal": "KEY"}
+    for param in command.params:
+        if param.name is None:
+            continue
+        if isinstance(param, click.Option):
+            names.setdefault(param.name, param.opts[0])
+        else:
+            names.setdefault(param.name, param.human_readable_name)
+    return names
 
 
 def echo_json(data: Any) -> None:
@@ -206,6 +241,7 @@ def recording(
             now = datetime.now(UTC)
             event = build_event(
                 EVENT_TYPES[event_type],
+                _spellings(click.get_current_context().command),
                 deal=key,
                 occurred_at=at or now,
                 # Recording live is logging: keep the time, so lag shows.
@@ -259,23 +295,28 @@ def import_(state: State, files: tuple[str, ...], dry_run: bool) -> None:
     Example: dealtrail import examples/*.jsonl
     """
     from engine.errors import ImportRefused
+    from engine.importing.native import parse_sources
 
-    app = state.app(create=not dry_run)
-    with ExitStack() as stack:
-        sources = [
-            ("<stdin>" if name == "-" else name, stack.enter_context(_open_input(name)))
-            for name in files
-        ]
-        try:
-            result = app.import_native(sources, dry_run=dry_run)
-        except ImportRefused as refused:
-            for problem in refused.problems:
-                click.echo(problem, err=True)
-            if refused.count > len(refused.problems):
-                click.echo(
-                    f"... and {refused.count - len(refused.problems)} more", err=True
+    try:
+        with ExitStack() as stack:
+            sources = [
+                (
+                    "<stdin>" if name == "-" else name,
+                    stack.enter_context(_open_input(name)),
                 )
-            raise
+                for name in files
+            ]
+            events = parse_sources(sources)
+        with state.importing(dry_run=dry_run) as app:
+            result = app.import_events(events, dry_run=dry_run)
+    except ImportRefused as refused:
+        for problem in refused.problems:
+            click.echo(problem, err=True)
+        if refused.count > len(refused.problems):
+            click.echo(
+                f"... and {refused.count - len(refused.problems)} more", err=True
+            )
+        raise
     verb = "would import" if dry_run else "imported"
     kinds = ", ".join(f"{n} {t}" for t, n in sorted(result.recorded.items()))
     click.echo(
@@ -646,7 +687,7 @@ def retract(**options: Any) -> dict[str, Any]:
     type=click.Choice(["table", "json", "jsonl"]),
     default="table",
     show_default=True,
-    help="jsonl prints native lines that 'import' reads back.",
+    help="jsonl prints native lines, in recording order, that 'import' reads back.",
 )
 @pass_state
 def timeline(
@@ -663,6 +704,7 @@ def timeline(
         key,
         as_of=parse_time(as_of, "--as-of"),
         as_known_at=parse_time(as_known_at, "--as-known-at"),
+        recording_order=fmt == "jsonl",
     )
     if fmt == "json":
         echo_json(

@@ -31,12 +31,13 @@ from engine.errors import (
     UnknownDealError,
 )
 from engine.events import (
+    CoachingNoteAdded,
     DealOpened,
     Event,
     TouchpointCorrected,
     TouchpointRetracted,
 )
-from engine.importing.native import read_lines
+from engine.importing.native import parse_sources
 from engine.persistence import EventMapper, Recorded
 from engine.store import DEFAULT_STORE, StoreConfig, parse_store_url
 
@@ -61,10 +62,15 @@ def _translating(method: Callable[P, R]) -> Callable[P, R]:
         except (PersistenceError, OSError) as e:
             app = args[0]
             assert isinstance(app, DealTrail)
-            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e)
-            raise StoreError(f"store {app.config.display}: {detail}") from e
+            raise StoreError(f"store {app.config.display}: {_first_line(e)}") from e
 
     return wrapper
+
+
+def _first_line(error: BaseException) -> str:
+    """Driver messages can span lines; the CLI promises one."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +98,16 @@ class BatchResult:
         return sum(self.recorded.values())
 
 
-def _import_order(event: Event, index: int) -> tuple[int, datetime, int]:
-    # A file may refer to a deal before the line that opens it, and may
-    # correct a touchpoint above the line that logs it: open first, then
-    # history in occurred order, then corrections of that history.
+def _decision_order(event: Event, index: int) -> tuple[int, int]:
+    # Events are decided in the order given (an export lists them in the
+    # order they were first decided), except that a deal opens first
+    # wherever its DealOpened stands, and corrections, retractions and
+    # coaching notes come after the touchpoints they name.
     if isinstance(event, DealOpened):
-        rank = 0
-    elif isinstance(event, TouchpointCorrected | TouchpointRetracted):
-        rank = 2
-    else:
-        rank = 1
-    return rank, event.occurred_at, index
+        return 0, index
+    if isinstance(event, TouchpointCorrected | TouchpointRetracted | CoachingNoteAdded):
+        return 2, index
+    return 1, index
 
 
 def timeline_order(recorded: Recorded) -> tuple[datetime, datetime, int]:
@@ -133,7 +138,9 @@ class DealTrail(Application[UUID]):
         except DealtrailError:
             raise
         except Exception as e:
-            raise StoreError(f"cannot open store {self.config.display}: {e}") from e
+            raise StoreError(
+                f"cannot open store {self.config.display}: {_first_line(e)}"
+            ) from e
 
     def construct_mapper(self) -> EventMapper:
         self.event_mapper = EventMapper(
@@ -182,26 +189,20 @@ class DealTrail(Application[UUID]):
                 return result
         raise self._conflict(sorted(by_deal))
 
-    @_translating
     def import_native(
         self, sources: Iterable[tuple[str, Iterable[bytes]]], *, dry_run: bool = False
     ) -> BatchResult:
-        """Import native line files, all or nothing.
+        """Import native line files, all or nothing (see ``import_events``).
 
-        Every line of every source is validated before anything is decided,
-        and every event decided before anything is written. Raises
-        ImportRefused listing the problems (up to a limit) otherwise.
+        Every line of every source is validated before anything is decided.
         """
-        events: list[Event] = []
-        problems: list[str] = []
-        bad = 0
-        for name, stream in sources:
-            parsed = read_lines(stream, name)
-            events.extend(parsed.events)
-            problems.extend(str(e) for e in parsed.errors)
-            bad += parsed.bad_lines
-        if bad:
-            raise ImportRefused(problems[:MAX_REPORTED_ERRORS], bad, "bad line")
+        return self.import_events(parse_sources(sources), dry_run=dry_run)
+
+    def import_events(
+        self, events: Sequence[Event], *, dry_run: bool = False
+    ) -> BatchResult:
+        """Record validated events all or nothing; raise ImportRefused listing
+        the refused events (up to a limit) when any is refused."""
         result = self.record_many(events, dry_run=dry_run)
         if result.error_count:
             problems = [str(e) for e in result.errors]
@@ -217,7 +218,7 @@ class DealTrail(Application[UUID]):
             deal = self._load(key)
             existed = deal.opened is not None
             ordered = sorted(
-                by_deal[key], key=lambda item: _import_order(item[1], item[0])
+                by_deal[key], key=lambda item: _decision_order(item[1], item[0])
             )
             for _, event in ordered:
                 try:
@@ -286,10 +287,20 @@ class DealTrail(Application[UUID]):
         *,
         as_of: datetime | None = None,
         as_known_at: datetime | None = None,
+        recording_order: bool = False,
     ) -> list[Recorded]:
         """A deal's events in occurred order, as of a business time and/or as
-        known at a time (known-at is ``logged_at`` when given, else recorded)."""
-        return filter_timeline(self.history(key), as_of=as_of, as_known_at=as_known_at)
+        known at a time (known-at is ``logged_at`` when given, else recorded).
+
+        ``recording_order`` keeps the order the events were decided in, which
+        an import must follow to decide them again the same way.
+        """
+        return filter_timeline(
+            self.history(key),
+            as_of=as_of,
+            as_known_at=as_known_at,
+            sort=not recording_order,
+        )
 
     @_translating
     def deal_keys(self) -> list[str]:
@@ -320,6 +331,7 @@ def filter_timeline(
     *,
     as_of: datetime | None = None,
     as_known_at: datetime | None = None,
+    sort: bool = True,
 ) -> list[Recorded]:
     selected = [
         r
@@ -327,7 +339,8 @@ def filter_timeline(
         if (as_of is None or r.event.occurred_at <= as_of)
         and (as_known_at is None or r.event.known_at <= as_known_at)
     ]
-    selected.sort(key=timeline_order)
+    if sort:
+        selected.sort(key=timeline_order)
     return selected
 
 

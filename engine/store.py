@@ -36,7 +36,16 @@ class StoreConfig:
 
 def redact(url: str) -> str:
     """The URL with any password replaced, for messages and logs."""
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    # The host starts after the last '@' before the path: passwords may hold '@'.
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{path}"
 
 
 def parse_store_url(url: str) -> StoreConfig:

@@ -104,8 +104,11 @@ def test_as_of_and_as_known_at_with_a_backfilled_event(
     )
     app.record(stage("proposal", logged_at="2026-03-05T10:05:00+01:00"))
 
-    def kinds(**query: datetime) -> list[str]:
-        return [r.event.type for r in app.timeline("ACME-1", **query)]
+    def kinds(
+        as_of: datetime | None = None, as_known_at: datetime | None = None
+    ) -> list[str]:
+        timeline = app.timeline("ACME-1", as_of=as_of, as_known_at=as_known_at)
+        return [r.event.type for r in timeline]
 
     assert kinds() == ["DealOpened", "TouchpointLogged", "StageChanged"]
     assert kinds(as_of=T("2026-03-04T00:00:00+01:00")) == [

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from engine.errors import ImportRefused
 from engine.events import EVENT_TYPES, Event
 
 MAX_REPORTED_ERRORS = 20
@@ -94,6 +95,21 @@ def read_lines(lines: Iterable[bytes], name: str) -> ParsedFile:
             loc, _, message = str(e).partition(": ")
             parsed.add_error(LineError(name, number, loc, message))
     return parsed
+
+
+def parse_sources(sources: Iterable[tuple[str, Iterable[bytes]]]) -> list[Event]:
+    """Validate every line of every source; raise ImportRefused on any bad line."""
+    events: list[Event] = []
+    problems: list[str] = []
+    bad = 0
+    for name, stream in sources:
+        parsed = read_lines(stream, name)
+        events.extend(parsed.events)
+        problems.extend(str(e) for e in parsed.errors)
+        bad += parsed.bad_lines
+    if bad:
+        raise ImportRefused(problems[:MAX_REPORTED_ERRORS], bad, "bad line")
+    return events
 
 
 def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
