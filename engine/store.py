@@ -91,6 +91,7 @@ def parse_store_url(url: str) -> StoreConfig:
             kind="postgresql",
             env={
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "APPLICATION_RECORDER_TOPIC": "engine.postgres:PostgresRecorder",
                 "POSTGRES_DBNAME": database,
                 "POSTGRES_HOST": parts.hostname,
                 "POSTGRES_PORT": str(port),

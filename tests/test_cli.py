@@ -1286,6 +1286,23 @@ def test_timeline_jsonl_prints_sorted_native_lines_without_recorded_at(
         assert line == json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+def test_timeline_jsonl_lists_events_in_recording_order_not_occurred_order(
+    deal: Path,
+) -> None:
+    # Recorded last, but happened before the touchpoint t1.
+    record(deal, "stage", "ACME-1", "qualified", "--at", "2026-03-02T09:45:00+01:00")
+    occurred = types_of(timeline(deal, "ACME-1"))
+    assert occurred[-2:] == ["StageChanged", "TouchpointLogged"]
+    result = ok(invoke(deal, "timeline", "ACME-1", "--format", "jsonl"))
+    recorded = [json.loads(line)["type"] for line in result.stdout.splitlines()]
+    assert recorded == [
+        "DealOpened",
+        "StakeholderJoined",
+        "TouchpointLogged",
+        "StageChanged",
+    ]
+
+
 def test_timeline_of_an_unknown_deal_is_a_one_line_error(deal: Path) -> None:
     for fmt in ("table", "json", "jsonl"):
         line = error_line(invoke(deal, "timeline", "NOPE-1", "--format", fmt))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import datetime
 
 import orjson
@@ -12,7 +13,7 @@ import pytest
 from engine.application import DealTrail
 from engine.deal import deal_id
 from engine.errors import UnknownDealError
-from engine.events import TouchpointCorrected
+from engine.events import Event, TouchpointCorrected
 from tests.conftest import Clock
 from tests.factories import opened, stage, touch
 
@@ -206,3 +207,27 @@ def _raw_rows(app: DealTrail) -> list[tuple[str, bytes]]:
                 "ORDER BY notification_id"
             ).fetchall()
     return [(topic, bytes(state)) for topic, state in rows]
+
+
+@pytest.mark.postgres
+def test_a_batch_of_forty_thousand_events_is_written_in_one_transaction(
+    postgres_url: str, clock: Clock
+) -> None:
+    # Large single inserts used to hang in psycopg's pipeline mode; a daemon
+    # thread turns a hang into a failure instead of a stuck run.
+    events: list[Event] = []
+    for d in range(800):
+        events.append(opened(deal=f"D-{d:03d}"))
+        events += [touch(f"t{t}", deal=f"D-{d:03d}") for t in range(49)]
+    outcome: list[int] = []
+
+    def write() -> None:
+        with DealTrail(postgres_url, clock=clock) as app:
+            outcome.append(app.record_many(events).total_recorded)
+            outcome.append(app.position())
+
+    worker = threading.Thread(target=write, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "the insert did not finish"
+    assert outcome == [40_000, 40_000]
