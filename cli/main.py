@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -73,9 +74,9 @@ class State:
         return self._app
 
     @contextmanager
-    def importing(self, *, dry_run: bool) -> Iterator[DealTrail]:
-        """The store to import into; one this import creates is removed again
-        if the import fails, and a dry run never creates one."""
+    def writing(self, *, dry_run: bool = False) -> Iterator[DealTrail]:
+        """The store to write to; one this command creates is removed again
+        if the command fails, and a dry run never creates one."""
         from engine.store import parse_store_url
 
         path = parse_store_url(self.store).sqlite_path
@@ -171,6 +172,14 @@ def build_event(cls: type[Event], names: dict[str, str], **fields: Any) -> Event
         return cls.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as e:
         field, problem = describe_validation_error(e)
+        if field == "(line)":
+            # A rule across fields: name the options as the user types them.
+            spelled = re.sub(
+                r"\b[a-z_]+\b",
+                lambda m: names.get(m[0], m[0]) if m[0] in cls.model_fields else m[0],
+                problem,
+            )
+            raise InputError(spelled) from None
         top = field.split(".")[0]
         raise InputError(f"{names.get(top, field)}: {problem}") from None
 
@@ -243,14 +252,15 @@ def recording(
                 EVENT_TYPES[event_type],
                 _spellings(click.get_current_context().command),
                 deal=key,
-                occurred_at=at or now,
+                occurred_at=now if at is None else at,
                 # Recording live is logging: keep the time, so lag shows.
-                logged_at=logged_at or now,
+                logged_at=now if logged_at is None else logged_at,
                 actor=actor,
                 source="cli",
                 **fields_of(**options),
             )
-            stored = state.app(create=True).record(event)
+            with state.writing() as app:
+                stored = app.record(event)
             if stored is None:
                 click.echo(
                     f"{event_type} on {key} is already recorded; nothing changed",
@@ -306,9 +316,11 @@ def import_(state: State, files: tuple[str, ...], dry_run: bool) -> None:
                 )
                 for name in files
             ]
-            events = parse_sources(sources)
-        with state.importing(dry_run=dry_run) as app:
-            result = app.import_events(events, dry_run=dry_run)
+            parsed = parse_sources(sources)
+        with state.writing(dry_run=dry_run) as app:
+            result = app.import_events(
+                parsed.events, locations=parsed.locations, dry_run=dry_run
+            )
     except ImportRefused as refused:
         for problem in refused.problems:
             click.echo(problem, err=True)

@@ -170,7 +170,11 @@ class DealTrail(Application[UUID]):
 
     @_translating
     def record_many(
-        self, events: Sequence[Event], *, dry_run: bool = False
+        self,
+        events: Sequence[Event],
+        *,
+        locations: Sequence[str] | None = None,
+        dry_run: bool = False,
     ) -> BatchResult:
         """Record a batch atomically: all events, or none when any is refused.
 
@@ -182,7 +186,7 @@ class DealTrail(Application[UUID]):
             by_deal.setdefault(event.deal, []).append((index, event))
         for attempt in range(MAX_ATTEMPTS):
             result = BatchResult()
-            deals = self._decide_batch(by_deal, result)
+            deals = self._decide_batch(by_deal, result, locations)
             if result.error_count or dry_run:
                 return result
             if self._try_save(deals, attempt):
@@ -196,21 +200,32 @@ class DealTrail(Application[UUID]):
 
         Every line of every source is validated before anything is decided.
         """
-        return self.import_events(parse_sources(sources), dry_run=dry_run)
+        parsed = parse_sources(sources)
+        return self.import_events(
+            parsed.events, locations=parsed.locations, dry_run=dry_run
+        )
 
     def import_events(
-        self, events: Sequence[Event], *, dry_run: bool = False
+        self,
+        events: Sequence[Event],
+        *,
+        locations: Sequence[str] | None = None,
+        dry_run: bool = False,
     ) -> BatchResult:
         """Record validated events all or nothing; raise ImportRefused listing
-        the refused events (up to a limit) when any is refused."""
-        result = self.record_many(events, dry_run=dry_run)
+        the refused events (up to a limit, each by its location or else its
+        source) when any is refused."""
+        result = self.record_many(events, locations=locations, dry_run=dry_run)
         if result.error_count:
             problems = [str(e) for e in result.errors]
             raise ImportRefused(problems, result.error_count, "refused event")
         return result
 
     def _decide_batch(
-        self, by_deal: dict[str, list[tuple[int, Event]]], result: BatchResult
+        self,
+        by_deal: dict[str, list[tuple[int, Event]]],
+        result: BatchResult,
+        locations: Sequence[str] | None,
     ) -> list[Deal]:
         recorded_at = self._now()
         deals = []
@@ -220,13 +235,14 @@ class DealTrail(Application[UUID]):
             ordered = sorted(
                 by_deal[key], key=lambda item: _decision_order(item[1], item[0])
             )
-            for _, event in ordered:
+            for index, event in ordered:
                 try:
                     stored = deal.decide(event, recorded_at)
                 except DomainError as e:
                     result.error_count += 1
                     if len(result.errors) < MAX_REPORTED_ERRORS:
-                        result.errors.append(BatchError(event.source or "", str(e)))
+                        where = locations[index] if locations else event.source
+                        result.errors.append(BatchError(where or "", str(e)))
                     continue
                 if stored is None:
                     result.unchanged += 1

@@ -87,6 +87,11 @@ class Deal:
         digest = _digest(event)
         if digest in self.digests:
             return None
+        if event.logged_at is not None and event.logged_at > recorded_at:
+            raise DomainError(
+                f"logged_at {event.logged_at.isoformat()} is in the future; "
+                "it is when the event was first logged"
+            )
         self._check(event)
         stored = event.model_copy(update={"recorded_at": recorded_at})
         self.version += 1

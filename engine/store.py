@@ -86,7 +86,9 @@ def parse_store_url(url: str) -> StoreConfig:
         try:
             port = parts.port or 5432
         except ValueError:
-            raise InputError(f"store {display!r}: the port is not a number") from None
+            raise InputError(
+                f"store {display!r}: the port must be a number from 0 to 65535"
+            ) from None
         return StoreConfig(
             kind="postgresql",
             env={

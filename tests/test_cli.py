@@ -374,7 +374,7 @@ def test_the_default_store_is_dealtrail_db_in_the_working_directory(
         (
             "postgresql://sam@db.example:port/crm",
             "error: store 'postgresql://sam@db.example:port/crm': "
-            "the port is not a number",
+            "the port must be a number from 0 to 65535",
         ),
         (
             "postgresql://sam@db.example/crm?colour=red",
@@ -1012,16 +1012,22 @@ def test_an_invalid_value_is_a_one_line_error_naming_what_is_wrong(
 @pytest.mark.parametrize(
     ("args", "needs"),
     cases(
-        (("update", "ACME-1"), "needs at least one of name, owner, amount"),
-        (("correct", "ACME-1", "t1"), "needs at least one of touchpoint_occurred_at"),
+        (
+            ("update", "ACME-1"),
+            "error: needs at least one of --name, --owner, --amount, --currency, "
+            "--expected-close",
+        ),
+        (
+            ("correct", "ACME-1", "t1"),
+            "error: needs at least one of --occurred-at, --channel, --direction, "
+            "--with, --rep, --summary, --outcome, --duration",
+        ),
     ),
 )
 def test_a_change_that_changes_nothing_is_a_one_line_error(
     deal: Path, args: tuple[str, ...], needs: str
 ) -> None:
-    line = error_line(invoke(deal, *args))
-    assert line.startswith("error: ")
-    assert needs in line
+    assert error_line(invoke(deal, *args)) == needs
     assert len(timeline(deal, "ACME-1")) == 3
 
 
@@ -1579,3 +1585,40 @@ def test_deal_show_of_an_unknown_deal_is_a_one_line_error(deal: Path) -> None:
     assert error_line(invoke(deal, "deal", "show", "NOPE-1")) == (
         "error: unknown deal 'NOPE-1'; open it first"
     )
+
+
+def test_an_empty_at_is_an_error_not_now(deal: Path) -> None:
+    line = error_line(invoke(deal, "stage", "ACME-1", "proposal", "--at", ""))
+    assert line.startswith("error: --at: Input should be a valid datetime")
+    assert len(timeline(deal, "ACME-1")) == 3
+
+
+def test_a_logged_at_in_the_future_is_refused(deal: Path) -> None:
+    line = error_line(
+        invoke(
+            deal, "stage", "ACME-1", "proposal", "--logged-at", "2999-01-01T00:00:00Z"
+        )
+    )
+    assert line == (
+        "error: logged_at 2999-01-01T00:00:00+00:00 is in the future; "
+        "it is when the event was first logged"
+    )
+
+
+def test_a_refused_recording_command_leaves_no_new_store_behind(tmp_path: Path) -> None:
+    store = tmp_path / "new.db"
+    assert error_line(invoke(store, "stage", "NOPE", "proposal")) == (
+        "error: unknown deal 'NOPE'; open it first"
+    )
+    assert not store.exists()
+
+
+def test_a_refused_import_line_is_named_by_its_place_in_the_file_not_its_source(
+    deal: Path, tmp_path: Path
+) -> None:
+    exported = ok(invoke(deal, "timeline", "ACME-1", "--format", "jsonl")).stdout
+    clash = exported.replace('"name":"ACME platform"', '"name":"Renamed"')
+    assert clash != exported
+    result = invoke(deal, "import", "-", input=clash)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == "<stdin>:1: deal 'ACME-1' is already open"

@@ -30,6 +30,8 @@ class LineError:
 @dataclass(slots=True)
 class ParsedFile:
     events: list[Event] = field(default_factory=list)
+    # FILE:LINE of each event, whatever its own ``source`` says.
+    locations: list[str] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     bad_lines: int = 0
     lines: int = 0
@@ -86,6 +88,7 @@ def read_lines(lines: Iterable[bytes], name: str) -> ParsedFile:
             if isinstance(obj, dict) and "source" not in obj:
                 obj["source"] = f"{name}:{number}"
             parsed.events.append(parse_event(obj))
+            parsed.locations.append(f"{name}:{number}")
         except orjson.JSONDecodeError as e:
             parsed.add_error(LineError(name, number, "(line)", f"not valid JSON: {e}"))
         except ValidationError as e:
@@ -97,19 +100,22 @@ def read_lines(lines: Iterable[bytes], name: str) -> ParsedFile:
     return parsed
 
 
-def parse_sources(sources: Iterable[tuple[str, Iterable[bytes]]]) -> list[Event]:
+def parse_sources(sources: Iterable[tuple[str, Iterable[bytes]]]) -> ParsedFile:
     """Validate every line of every source; raise ImportRefused on any bad line."""
-    events: list[Event] = []
+    combined = ParsedFile()
     problems: list[str] = []
-    bad = 0
     for name, stream in sources:
         parsed = read_lines(stream, name)
-        events.extend(parsed.events)
-        problems.extend(str(e) for e in parsed.errors)
-        bad += parsed.bad_lines
-    if bad:
-        raise ImportRefused(problems[:MAX_REPORTED_ERRORS], bad, "bad line")
-    return events
+        combined.events += parsed.events
+        combined.locations += parsed.locations
+        combined.lines += parsed.lines
+        combined.bad_lines += parsed.bad_lines
+        problems += [str(e) for e in parsed.errors]
+    if combined.bad_lines:
+        raise ImportRefused(
+            problems[:MAX_REPORTED_ERRORS], combined.bad_lines, "bad line"
+        )
+    return combined
 
 
 def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
