@@ -14,9 +14,7 @@ import unicodedata
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +26,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from engine.business_time import check_timezone
 
 # Size limits keep a hostile or broken import from bloating the store.
 SHORT_TEXT = 200
@@ -120,25 +120,9 @@ def normalise_stage(value: str) -> str:
     return slug
 
 
-def _check_timezone(value: str) -> str:
-    value = value.strip()
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not an IANA time zone name") from None
-    if value not in _zone_names():
-        raise ValueError(f"{value!r} is not an IANA time zone name")
-    return value
-
-
 def _as_contact_set(value: list[str]) -> list[str]:
     # Participants are a set; a stable order keeps fingerprints stable.
     return sorted(set(value))
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
 
 
 def _reject_naive(value: Any) -> Any:
@@ -187,7 +171,9 @@ Money = Annotated[
 ]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 TimeZoneName = Annotated[
-    str, AfterValidator(_check_timezone), Field(description="An IANA time zone.")
+    str,
+    AfterValidator(lambda name: check_timezone(name.strip())),
+    Field(description="An IANA time zone."),
 ]
 TouchpointId = Annotated[
     str,
