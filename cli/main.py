@@ -25,6 +25,7 @@ from engine.store import DEFAULT_STORE
 if TYPE_CHECKING:
     from engine.application import DealTrail
     from engine.events import Event
+    from engine.rules import RuleSet
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -363,61 +364,251 @@ def deal() -> None:
     """List deals and show one."""
 
 
-@deal.command("list")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-@pass_state
-def deal_list(state: State, fmt: str) -> None:
-    """List every deal with its stage and status.
+def analysis_options(f: F) -> F:
+    """--as-of, --as-known-at, --at, --rules and --format for one-deal views."""
+    for option in reversed(
+        [
+            click.argument("key", metavar="KEY"),
+            click.option(
+                "--as-of", metavar="TIME", help="Only what had happened by TIME."
+            ),
+            click.option(
+                "--as-known-at", metavar="TIME", help="Only what was known at TIME."
+            ),
+            click.option(
+                "--at",
+                metavar="TIME",
+                help="Evaluation time: open obligations breach by then "
+                "(default --as-of, else now).",
+            ),
+            rules_option,
+            click.option(
+                "--format", "fmt", type=FORMATS, default="table", show_default=True
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
 
-    Example: dealtrail deal list --format json
-    """
-    from cli import render
-    from engine.projections.headline import headline
 
-    app = state.app()
-    heads = [headline([r.event for r in app.timeline(key)]) for key in app.deal_keys()]
-    if fmt == "json":
-        echo_json(
-            {
-                "deals": [h.model_dump(mode="json") for h in heads],
-                "position": app.position(),
-            }
-        )
-    else:
-        click.echo(render.deal_table(heads))
+rules_option = click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(dir_okay=False),
+    envvar="DEALTRAIL_RULES",
+    help="A rules TOML file overriding the built-in thresholds (env DEALTRAIL_RULES).",
+)
 
 
-@deal.command("show")
-@click.argument("key", metavar="KEY")
-@click.option("--as-of", metavar="TIME", help="Only what had happened by TIME.")
-@click.option("--as-known-at", metavar="TIME", help="Only what was known at TIME.")
-@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-@pass_state
-def deal_show(
-    state: State, key: str, as_of: str | None, as_known_at: str | None, fmt: str
-) -> None:
-    """Show one deal's headline facts.
+def load_rules(path: str | None) -> RuleSet:
+    from engine.rules import load_rules as load
 
-    Example: dealtrail deal show ACME-2026-01
-    """
-    from cli import render
-    from engine.errors import InputError
-    from engine.projections.headline import headline
+    return load(Path(path) if path else None)
 
-    app = state.app()
-    timeline = app.timeline(
+
+def run_analysis(
+    state: State,
+    projection: Callable[..., Any],
+    key: str,
+    as_of: str | None,
+    as_known_at: str | None,
+    at: str | None,
+    rules_file: str | None,
+) -> Any:
+    return state.app().analyse(
         key,
+        projection,
+        rules=load_rules(rules_file),
+        at=parse_time(at, "--at"),
         as_of=parse_time(as_of, "--as-of"),
         as_known_at=parse_time(as_known_at, "--as-known-at"),
     )
-    try:
-        head = headline([r.event for r in timeline])
-    except ValueError:
-        raise InputError(f"deal {key!r} had not been opened at that time") from None
+
+
+def echo_analysis(analysis: Any, fmt: str, render_table: Callable[[Any], str]) -> None:
     if fmt == "json":
-        echo_json({"deal": head.model_dump(mode="json"), "position": app.position()})
+        echo_json(
+            analysis.result.model_dump(mode="json") | {"position": analysis.position}
+        )
     else:
-        click.echo(render.headline_text(head))
+        click.echo(render_table(analysis.result))
+
+
+@deal.command("list")
+@click.option("--status", type=click.Choice(["open", "won", "lost"]))
+@click.option("--owner", help="Only deals this rep owns.")
+@click.option("--account", help="Only deals of this account.")
+@click.option(
+    "--flag",
+    "flags",
+    multiple=True,
+    type=click.Choice(["breach", "rubber-stamp", "dark", "pushy"]),
+    help="Only deals showing this warning (repeatable: all must show).",
+)
+@click.option(
+    "--at", metavar="TIME", help="Evaluation time for the flags (default now)."
+)
+@rules_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@pass_state
+def deal_list(
+    state: State,
+    status: str | None,
+    owner: str | None,
+    account: str | None,
+    flags: tuple[str, ...],
+    at: str | None,
+    rules_file: str | None,
+    fmt: str,
+) -> None:
+    """List deals with their stage, status and warnings, from the views.
+
+    Example: dealtrail deal list --status open --flag breach --format json
+    """
+    from cli import render
+
+    rules = load_rules(rules_file)
+    evaluated_at = parse_time(at, "--at") or datetime.now(UTC)
+    app = state.app()
+    analysis = app.summaries(rules, status=status, owner=owner, account=account)
+    listed = [(summary, summary.flags_at(evaluated_at)) for summary in analysis.result]
+    listed = [(s, f) for s, f in listed if set(flags) <= set(f)]
+    if fmt == "json":
+        echo_json(
+            {
+                "deals": [s.model_dump(mode="json") | {"flags": f} for s, f in listed],
+                "evaluated_at": evaluated_at.isoformat(),
+                "position": analysis.position,
+                "rules_hash": rules.rules_hash,
+                "rules_version": rules.version,
+            }
+        )
+    else:
+        click.echo(render.summary_table(listed))
+
+
+@deal.command("show")
+@analysis_options
+@pass_state
+def deal_show(state: State, /, fmt: str, **query: Any) -> None:
+    """Show deal KEY's state: stage, status, stakeholders, next step, promises.
+
+    Example: dealtrail deal show ACME-2026-01 --as-of 2026-03-01T00:00:00Z
+    """
+    from cli import render
+    from engine.projections.deal_state import deal_state
+
+    echo_analysis(run_analysis(state, deal_state, **query), fmt, render.deal_state_text)
+
+
+@cli.command()
+@analysis_options
+@pass_state
+def gaps(state: State, /, fmt: str, **query: Any) -> None:
+    """Show deal KEY's follow-up gaps: obligations, promises, streaks, dark periods.
+
+    Example: dealtrail gaps ACME-2026-01 --at 2026-03-20T18:00:00Z --format json
+    """
+    from cli import render
+    from engine.projections.gaps import follow_up_gaps
+
+    echo_analysis(run_analysis(state, follow_up_gaps, **query), fmt, render.gaps_text)
+
+
+@cli.command()
+@analysis_options
+@pass_state
+def stakeholders(state: State, /, fmt: str, **query: Any) -> None:
+    """Show who was involved in deal KEY, when, in what role, and the risks.
+
+    Example: dealtrail stakeholders ACME-2026-01
+    """
+    from cli import render
+    from engine.projections.stakeholders import stakeholder_involvement
+
+    echo_analysis(
+        run_analysis(state, stakeholder_involvement, **query),
+        fmt,
+        render.stakeholders_text,
+    )
+
+
+@cli.group(cls=Group)
+def projections() -> None:
+    """Inspect, rebuild and follow the materialised views."""
+
+
+@projections.command("status")
+@rules_option
+@pass_state
+def projections_status(state: State, rules_file: str | None) -> None:
+    """Show how far the views are behind the event log.
+
+    Example: dealtrail projections status
+    """
+    rules = load_rules(rules_file)
+    status = state.app().view_status()
+    current = "current" if status.rules_hash == rules.rules_hash else "other rules"
+    click.echo(
+        f"position {status.position} of {status.head} (lag {status.lag}); "
+        f"rules {status.rules_hash or 'none yet'} ({current})"
+    )
+
+
+@projections.command("rebuild")
+@rules_option
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1))
+@pass_state
+def projections_rebuild(state: State, rules_file: str | None, batch_size: int) -> None:
+    """Rebuild the views from the start of the event log, in batches.
+
+    Example: dealtrail projections rebuild --rules team.toml
+    """
+    progress = _progress_printer()
+    status = state.app().update_views(
+        load_rules(rules_file), rebuild=True, batch_size=batch_size, progress=progress
+    )
+    click.echo(f"rebuilt views to position {status.position}", err=True)
+
+
+@projections.command("follow")
+@rules_option
+@click.option(
+    "--poll",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Seconds between polls (SQLite).",
+)
+@pass_state
+def projections_follow(state: State, rules_file: str | None, poll: float) -> None:
+    """Keep the views current as events arrive, until interrupted (Ctrl-C).
+
+    Example: dealtrail --store postgresql://app@db/crm projections follow
+    """
+    import threading
+
+    stop = threading.Event()
+    rules = load_rules(rules_file)
+    click.echo("following the event log; Ctrl-C to stop", err=True)
+    try:
+        state.app().follow_views(
+            rules, stop, poll_seconds=poll, progress=_progress_printer()
+        )
+    except KeyboardInterrupt:
+        stop.set()
+    click.echo(f"stopped at position {state.app().view_status().position}", err=True)
+
+
+def _progress_printer() -> Callable[[int, int], None] | None:
+    """Progress on stderr, only when it is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(position: int, head: int) -> None:
+        click.echo(f"\rposition {position} of {head}", err=True, nl=False)
+
+    return show
 
 
 # Recording commands, in the order a deal lives them.

@@ -9,54 +9,12 @@ from tabulate import tabulate
 
 from engine.events import Event
 from engine.persistence import Recorded
-from engine.projections.headline import Headline
 
 _DETAIL_WIDTH = 70
 
 
 def _when(value: Any) -> str:
     return value.isoformat(timespec="minutes") if value is not None else "-"
-
-
-def deal_table(heads: Sequence[Headline]) -> str:
-    if not heads:
-        return "no deals"
-    rows = [
-        (h.deal, h.name, h.account, h.owner, h.stage, h.status, _when(h.last_touch_at))
-        for h in heads
-    ]
-    return tabulate(
-        rows,
-        headers=("DEAL", "NAME", "ACCOUNT", "OWNER", "STAGE", "STATUS", "LAST TOUCH"),
-        tablefmt="plain",
-    )
-
-
-def headline_text(h: Headline) -> str:
-    amount = f"{h.amount} {h.currency or ''}".strip() if h.amount is not None else "-"
-    rows: list[tuple[str, Any]] = [
-        ("deal", h.deal),
-        ("name", h.name),
-        ("account", h.account),
-        ("owner", h.owner),
-        ("stage", h.stage),
-        ("status", h.status),
-        ("amount", amount),
-        ("expected close", h.expected_close or "-"),
-        ("time zone", h.timezone or "-"),
-        ("opened", _when(h.opened_at)),
-        ("closed", _when(h.closed_at)),
-    ]
-    if h.status == "lost":
-        rows.append(("loss reason", h.loss_reason))
-        rows.append(("competitor", h.competitor or "-"))
-    rows += [
-        ("events", h.events),
-        ("touchpoints", h.touchpoints),
-        ("last touch", _when(h.last_touch_at)),
-    ]
-    rows += [("stakeholder", f"{c} ({role})") for c, role in h.stakeholders.items()]
-    return tabulate(rows, tablefmt="plain")
 
 
 def details(event: Event) -> str:
@@ -100,3 +58,253 @@ def timeline_table(entries: Sequence[Recorded]) -> str:
     return tabulate(
         rows, headers=("OCCURRED", "EVENT", "DETAILS", "LOGGED"), tablefmt="plain"
     )
+
+
+def _section(title: str, rows: list[Sequence[Any]], headers: Sequence[str]) -> str:
+    if not rows:
+        return f"{title}: none"
+    return f"{title}:\n" + tabulate(rows, headers=headers, tablefmt="plain")
+
+
+def _meta(meta: Any) -> str:
+    return (
+        f"deal {meta.deal}, evaluated at {_when(meta.evaluated_at)}; "
+        f"rules {meta.rules_version} ({meta.rules_hash[:12]})"
+    )
+
+
+def _hours(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}h"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def gaps_text(g: Any) -> str:
+    s = g.summary
+    parts = [
+        _meta(g.meta),
+        f"status {g.status}; {s.obligations} follow-ups owed, {s.breaches} breached, "
+        f"{s.open_obligations} open; median {_hours(s.median_latency_business_hours)}, "
+        f"p90 {_hours(s.p90_latency_business_hours)} (business hours)",
+        _section(
+            "Follow-ups owed",
+            [
+                (
+                    o.trigger,
+                    o.kind,
+                    _when(o.trigger_at),
+                    o.discharged_by or "(open)",
+                    _hours(o.latency_business_hours),
+                    "BREACHED" if o.breached else "ok",
+                )
+                for o in g.obligations
+            ],
+            ("TRIGGER", "KIND", "AT", "ANSWERED BY", "LATENCY", ""),
+        ),
+        _section(
+            "Promises",
+            [
+                (p.ref, p.kind, p.due, p.status, p.discharged_by or "-")
+                for p in g.promises
+            ],
+            ("REF", "KIND", "DUE", "STATUS", "KEPT BY"),
+        ),
+        _section(
+            "Buyer-requested timing",
+            [
+                (r.contact, _when(r.not_before), r.status, ",".join(r.early) or "-")
+                for r in g.requested_timing
+            ],
+            ("BY", "NOT BEFORE", "STATUS", "EARLY TOUCHES"),
+        ),
+        _section(
+            "Unanswered streaks",
+            [
+                (
+                    c.contact or "(deal)",
+                    c.longest.length,
+                    c.current.length if c.current else 0,
+                    _share(c.longest.variety),
+                    "PUSHY" if c.longest.pushy else "",
+                )
+                for c in g.streaks
+            ],
+            ("CONTACT", "LONGEST", "RUNNING", "VARIETY", ""),
+        ),
+        _section(
+            "Dark periods",
+            [
+                (
+                    _when(d.start),
+                    _when(d.end),
+                    f"{d.business_days:g}",
+                    "ongoing" * d.ongoing,
+                )
+                for d in g.dark_periods
+            ],
+            ("FROM", "TO", "BUSINESS DAYS", ""),
+        ),
+        f"next-step clarity: {_share(g.next_step_clarity.share)}",
+    ]
+    if g.gave_up_early is not None:
+        gave = g.gave_up_early
+        parts.append(
+            f"gave up early: {gave.attempts} unanswered attempt(s), last "
+            f"{_when(gave.last_attempt_at)}, then lost ({gave.lost_ref})"
+        )
+    return "\n\n".join(parts)
+
+
+def summary_table(listed: Sequence[tuple[Any, list[str]]]) -> str:
+    if not listed:
+        return "no deals"
+    rows = [
+        (
+            s.deal,
+            s.name,
+            s.account,
+            s.owner,
+            s.stage,
+            s.status,
+            _when(s.last_touch_at),
+            ",".join(flags) or "-",
+        )
+        for s, flags in listed
+    ]
+    return tabulate(
+        rows,
+        headers=(
+            "DEAL",
+            "NAME",
+            "ACCOUNT",
+            "OWNER",
+            "STAGE",
+            "STATUS",
+            "LAST TOUCH",
+            "FLAGS",
+        ),
+        tablefmt="plain",
+    )
+
+
+def deal_state_text(d: Any) -> str:
+    amount = f"{d.amount} {d.currency or ''}".strip() if d.amount is not None else "-"
+    head: list[tuple[str, Any]] = [
+        ("name", d.name),
+        ("account", d.account),
+        ("owner", d.owner),
+        ("stage", d.stage),
+        ("status", d.status),
+        ("amount", amount),
+        (
+            "expected close",
+            f"{d.expected_close or '-'} ({d.close_slip_count} slips, "
+            f"{d.close_days_pushed} days pushed)",
+        ),
+        ("opened", _when(d.opened_at)),
+        ("closed", _when(d.closed_at)),
+    ]
+    if d.status == "lost":
+        head += [("loss reason", d.loss_reason), ("competitor", d.competitor or "-")]
+    head += [
+        (
+            "last touch",
+            f"{_when(d.last_touch.at)} ({d.last_touch.touch})" if d.last_touch else "-",
+        ),
+        (
+            "last buyer touch",
+            f"{_when(d.last_buyer_touch.at)} ({d.last_buyer_touch.touch})"
+            if d.last_buyer_touch
+            else "-",
+        ),
+        ("next step", _next_step(d.next_step)),
+    ]
+    parts = [
+        _meta(d.meta),
+        tabulate(head, tablefmt="plain"),
+        _section(
+            "Stakeholders",
+            [
+                (p.contact, p.name or "-", p.role, _when(p.since))
+                for p in d.stakeholders
+            ],
+            ("CONTACT", "NAME", "ROLE", "SINCE"),
+        ),
+        _section(
+            "Open promises",
+            [
+                (p.due, p.promise or "-", "OVERDUE" if p.overdue else "")
+                for p in d.open_promises
+            ],
+            ("DUE", "PROMISE", ""),
+        ),
+        _section(
+            "Time in stage",
+            [(t.stage, t.visits, f"{t.business_days:g}") for t in d.time_in_stage],
+            ("STAGE", "VISITS", "BUSINESS DAYS"),
+        ),
+    ]
+    return "\n\n".join(parts)
+
+
+def stakeholders_text(s: Any) -> str:
+    parts = [
+        _meta(s.meta),
+        f"{s.distinct_contacts_engaged} distinct contacts engaged",
+        _section(
+            "Contacts",
+            [
+                (
+                    c.contact,
+                    c.current_role or "-",
+                    c.engaged_touches,
+                    _when(c.first_engaged.at if c.first_engaged else None),
+                    _when(c.last_engaged.at if c.last_engaged else None),
+                    "yes" if c.replied else "no",
+                )
+                for c in s.contacts
+            ],
+            ("CONTACT", "ROLE", "ENGAGED", "FIRST", "LAST", "REPLIED"),
+        ),
+        _section(
+            "Roles covered by stage",
+            [(c.stage, ",".join(c.roles) or "-") for c in s.stage_coverage],
+            ("STAGE", "ROLES"),
+        ),
+        _section(
+            "Single-threaded spans",
+            [
+                (t.contact, _when(t.start), _when(t.end), f"{t.business_days:g}")
+                for t in s.single_threaded_spans
+            ],
+            ("CONTACT", "FROM", "TO", "BUSINESS DAYS"),
+        ),
+    ]
+    dm = s.decision_maker_first_engaged
+    parts.append(
+        f"decision maker first engaged: {dm.contact} ({dm.role}) at {_when(dm.at)} "
+        f"in stage {dm.stage}"
+        if dm
+        else "decision maker first engaged: never"
+    )
+    if s.rubber_stamp_risk:
+        r = s.rubber_stamp_risk
+        parts.append(
+            f"RUBBER-STAMP RISK since {_when(r.since)}: {r.reason} "
+            f"(evidence {', '.join(r.evidence)})"
+        )
+    for c in s.champions_gone_dark:
+        parts.append(
+            f"CHAMPION GONE DARK: {c.contact} since {_when(c.since)} ({c.reason}; "
+            f"evidence {', '.join(c.evidence)})"
+        )
+    return "\n\n".join(parts)
+
+
+def _next_step(step: Any) -> str:
+    if step is None:
+        return "-"
+    overdue = ", OVERDUE" if step.overdue else ""
+    return f"{step.description} (due {step.due}, {step.owner or 'no owner'}{overdue})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -19,6 +20,7 @@ from eventsourcing.persistence import (
     OperationalError,
     PersistenceError,
     RecordConflictError,
+    Tracking,
 )
 
 from engine.deal import Deal, deal_id
@@ -27,22 +29,42 @@ from engine.errors import (
     DealtrailError,
     DomainError,
     ImportRefused,
+    InputError,
     StoreError,
     UnknownDealError,
 )
 from engine.events import (
-    CoachingNoteAdded,
     DealOpened,
     Event,
-    TouchpointCorrected,
-    TouchpointRetracted,
 )
 from engine.importing.native import parse_sources
 from engine.persistence import EventMapper, Recorded
+from engine.projections.prepare import DealTimeline, prepare
+from engine.projections.summary import DealSummary, summarise
+from engine.rules import RuleSet
 from engine.store import DEFAULT_STORE, StoreConfig, parse_store_url
+from engine.views import (
+    VIEW,
+    Progress,
+    SQLiteViews,
+    ViewRow,
+    ViewStatus,
+    ViewStore,
+    postgres_views_class,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M")
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis(Generic[M]):
+    """A projection's result and the store position it was computed at."""
+
+    result: M
+    position: int
+
 
 # Optimistic-concurrency retries: a conflicting writer means re-reading the
 # deal and deciding again; the budget covers heavy contention on one deal.
@@ -100,14 +122,10 @@ class BatchResult:
 
 def _decision_order(event: Event, index: int) -> tuple[int, int]:
     # Events are decided in the order given (an export lists them in the
-    # order they were first decided), except that a deal opens first
-    # wherever its DealOpened stands, and corrections, retractions and
-    # coaching notes come after the touchpoints they name.
-    if isinstance(event, DealOpened):
-        return 0, index
-    if isinstance(event, TouchpointCorrected | TouchpointRetracted | CoachingNoteAdded):
-        return 2, index
-    return 1, index
+    # order they were first decided, so a re-import gives every event its
+    # old place in the sequence), except that a deal opens first wherever
+    # its DealOpened stands.
+    return (0 if isinstance(event, DealOpened) else 1), index
 
 
 def timeline_order(recorded: Recorded) -> tuple[datetime, datetime, int]:
@@ -126,6 +144,8 @@ class DealTrail(Application[UUID]):
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config: StoreConfig = parse_store_url(store or DEFAULT_STORE)
+        self._views: ViewStore | None = None
+        self._views_lock = threading.Lock()
         self._clock = clock or (lambda: datetime.now(UTC))
         try:
             if self.config.kind == "postgresql":
@@ -335,6 +355,160 @@ class DealTrail(Application[UUID]):
             if len(notifications) < page:
                 return
             start = notifications[-1].id + 1
+
+    # Projections
+
+    @_translating
+    def analyse(
+        self,
+        key: str,
+        projection: Callable[[DealTimeline, RuleSet, datetime], M],
+        *,
+        rules: RuleSet,
+        at: datetime | None = None,
+        as_of: datetime | None = None,
+        as_known_at: datetime | None = None,
+    ) -> Analysis[M]:
+        """Run a pure projection over one deal, as of/as known at a time.
+
+        The evaluation time defaults to ``as_of`` when given, else now.
+        """
+        position = self.position()
+        history = self.history(key)
+        try:
+            timeline = prepare(history, as_of=as_of, as_known_at=as_known_at)
+        except ValueError:
+            raise InputError(f"deal {key!r} had not been opened at that time") from None
+        evaluated_at = at or as_of or self._now()
+        return Analysis(projection(timeline, rules, evaluated_at), position)
+
+    # Views
+
+    @property
+    def views(self) -> ViewStore:
+        if self._views is not None:
+            return self._views
+        with self._views_lock:
+            if self._views is None:
+                self._views = self._construct_views()
+            return self._views
+
+    def _construct_views(self) -> ViewStore:
+        if self.config.kind == "postgresql":
+            cls: type[Any] = postgres_views_class()
+        else:
+            cls = SQLiteViews
+        try:
+            return cast(ViewStore, self.factory.tracking_recorder(cls))
+        except IntegrityError:
+            # Another process created the tables at the same moment: use them.
+            return cast(ViewStore, self.factory.tracking_recorder(cls))
+
+    @_translating
+    def view_status(self) -> ViewStatus:
+        return ViewStatus(
+            position=self.views.position(),
+            head=self.position(),
+            rules_hash=self.views.rules_hash(),
+        )
+
+    @_translating
+    def update_views(
+        self,
+        rules: RuleSet,
+        *,
+        rebuild: bool = False,
+        batch_size: int = 1000,
+        progress: Progress | None = None,
+    ) -> ViewStatus:
+        """Bring the deal summaries up to the head of the log.
+
+        A different rule set than the views were built with, or ``rebuild``,
+        starts them again from the beginning of the log.
+        """
+        views = self.views
+        if rebuild or views.rules_hash() != rules.rules_hash:
+            views.reset(rules.rules_hash)
+        position = views.position()
+        head = self.position()
+        while True:
+            notifications = self.recorder.select_notifications(
+                start=position + 1, limit=batch_size
+            )
+            if not notifications:
+                break
+            keys = sorted(
+                {self.event_mapper.decode(n.topic, n.state).deal for n in notifications}
+            )
+            rows = [self._summary_row(key, rules) for key in keys]
+            try:
+                views.save(rows, Tracking(VIEW, notifications[-1].id))
+            except IntegrityError:
+                # Another runner recorded this batch first: carry on after it.
+                position = views.position()
+                continue
+            position = notifications[-1].id
+            head = max(head, position)
+            if progress is not None:
+                progress(position, head)
+        return ViewStatus(position=position, head=head, rules_hash=rules.rules_hash)
+
+    def _summary_row(self, key: str, rules: RuleSet) -> ViewRow:
+        history = self.history(key)
+        summary = summarise(history, rules)
+        return ViewRow(
+            deal=key,
+            account=summary.account,
+            owner=summary.owner,
+            status=summary.status,
+            document=summary.model_dump_json().encode(),
+        )
+
+    @_translating
+    def summaries(
+        self,
+        rules: RuleSet,
+        *,
+        status: str | None = None,
+        owner: str | None = None,
+        account: str | None = None,
+    ) -> Analysis[list[DealSummary]]:
+        """Every deal's summary from the views, brought up to date first."""
+        view = self.update_views(rules)
+        documents = self.views.load(status=status, owner=owner, account=account)
+        found = [DealSummary.model_validate_json(d) for d in documents]
+        return Analysis(found, view.position)
+
+    def follow_views(
+        self,
+        rules: RuleSet,
+        stop: threading.Event,
+        *,
+        poll_seconds: float = 1.0,
+        progress: Progress | None = None,
+    ) -> None:
+        """Keep the views current until ``stop`` is set.
+
+        PostgreSQL wakes the runner through the library's subscription
+        (LISTEN/NOTIFY); SQLite has none, so the runner polls.
+        """
+        self.update_views(rules, progress=progress)
+        if self.config.kind != "postgresql":
+            while not stop.wait(poll_seconds):
+                self.update_views(rules, progress=progress)
+            return
+        with self.recorder.subscribe(gt=self.views.position()) as subscription:
+
+            def stop_when_asked() -> None:
+                stop.wait()
+                subscription.stop()
+
+            watcher = threading.Thread(target=stop_when_asked, daemon=True)
+            watcher.start()
+            for _ in subscription:
+                if stop.is_set():
+                    break
+                self.update_views(rules, progress=progress)
 
     @_translating
     def position(self) -> int:

@@ -11,7 +11,10 @@ import orjson
 from pydantic import BaseModel, Field, TypeAdapter
 
 from engine.events import CATALOGUE, Event, Role, event_type_name
-from engine.projections.headline import Headline
+from engine.projections.deal_state import DealState
+from engine.projections.gaps import FollowUpGaps
+from engine.projections.stakeholders import StakeholderInvolvement
+from engine.projections.summary import FLAGS, DealSummary
 
 SCHEMA_BASE = "https://dealtrail.invalid/schemas/"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -34,6 +37,53 @@ def _model_schema(model: type[BaseModel], title: str) -> dict[str, Any]:
     return schema
 
 
+_POSITION = {
+    "position": {
+        "type": "integer",
+        "description": "The store position the output was computed at.",
+    }
+}
+_FLAGS = {
+    "flags": {
+        "type": "array",
+        "items": {"enum": list(FLAGS)},
+        "description": "The warnings the deal shows at the evaluation time.",
+    }
+}
+
+# Command outputs: each document is the model plus what the command adds.
+OUTPUTS: tuple[tuple[str, type[BaseModel], str, dict[str, Any]], ...] = (
+    (
+        "deal-state.schema.json",
+        DealState,
+        "dealtrail deal state (deal show)",
+        _POSITION,
+    ),
+    ("gaps.schema.json", FollowUpGaps, "dealtrail follow-up gaps (gaps)", _POSITION),
+    (
+        "stakeholders.schema.json",
+        StakeholderInvolvement,
+        "dealtrail stakeholder involvement (stakeholders)",
+        _POSITION,
+    ),
+    (
+        "deal-summary.schema.json",
+        DealSummary,
+        "dealtrail deal summary (one of deal list's deals)",
+        _FLAGS,
+    ),
+)
+
+
+def _output_schema(
+    model: type[BaseModel], title: str, added: dict[str, Any]
+) -> dict[str, Any]:
+    schema = _model_schema(model, title)
+    schema["properties"] = schema.get("properties", {}) | added
+    schema["required"] = sorted({*schema.get("required", []), *added})
+    return schema
+
+
 def schema_files() -> dict[str, str]:
     """Relative path -> content of every generated schema."""
     event_schema = TypeAdapter(AnyEvent).json_schema(mode="validation")
@@ -51,10 +101,10 @@ def schema_files() -> dict[str, str]:
     return {
         "schemas/event.schema.json": _document("event.schema.json", event_schema),
         "schemas/timeline.schema.json": _document("timeline.schema.json", timeline),
-        "schemas/deal-headline.schema.json": _document(
-            "deal-headline.schema.json",
-            _model_schema(Headline, "dealtrail deal headline"),
-        ),
+        **{
+            f"schemas/{name}": _document(name, _output_schema(model, title, added))
+            for name, model, title, added in OUTPUTS
+        },
     }
 
 

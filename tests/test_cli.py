@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
+from engine.rules import RuleSet
 
 RUNNER = CliRunner()
 
@@ -229,6 +230,12 @@ def test_the_cli_offers_exactly_the_commands_these_tests_cover() -> None:
         "deal",
         "deal list",
         "deal show",
+        "gaps",
+        "stakeholders",
+        "projections",
+        "projections status",
+        "projections rebuild",
+        "projections follow",
         "open",
         "update",
         "stage",
@@ -1389,16 +1396,16 @@ def test_a_deal_exported_as_jsonl_imports_into_an_empty_store_identically(
     copy = without_recorded_at(timeline(second, "ACME-1"))
     assert copy == original
     assert len(copy) == 13
-    # The copy decided its annotations after the touchpoints they name, so
-    # its recording order may differ; its lines are the same facts.
     again = ok(invoke(second, "timeline", "ACME-1", "--format", "jsonl")).stdout
-    assert sorted(again.splitlines()) == sorted(exported.splitlines())
-    shown = [
-        json.loads(ok(invoke(s, "deal", "show", "ACME-1", "--format", "json")).stdout)
-        for s in (deal, second)
-    ]
-    assert shown[0] == shown[1]
-    assert shown[0]["deal"]["status"] == "won"
+    assert again == exported
+    for command in ("deal", "show"), ("gaps",), ("stakeholders",):
+        args = (*command, "ACME-1", "--at", "2026-04-01T00:00:00Z", "--format", "json")
+        shown = [json.loads(ok(invoke(s, *args)).stdout) for s in (deal, second)]
+        assert shown[0] == shown[1]
+    state = json.loads(
+        ok(invoke(second, "deal", "show", "ACME-1", "--format", "json")).stdout
+    )
+    assert state["status"] == "won"
 
 
 def test_a_deal_with_a_backdated_stakeholder_note_survives_a_jsonl_round_trip(
@@ -1429,8 +1436,15 @@ def test_deal_list_on_an_empty_store_says_no_deals(store: Path) -> None:
     ok(invoke(store, "init"))
     result = ok(invoke(store, "deal", "list"))
     assert (result.stdout, result.stderr) == ("no deals\n", "")
-    listed = json.loads(ok(invoke(store, "deal", "list", "--format", "json")).stdout)
-    assert listed == {"deals": [], "position": 0}
+    args = ("deal", "list", "--format", "json", "--at", "2026-04-01T00:00:00Z")
+    listed = json.loads(ok(invoke(store, *args)).stdout)
+    assert listed == {
+        "deals": [],
+        "evaluated_at": "2026-04-01T00:00:00+00:00",
+        "position": 0,
+        "rules_hash": RuleSet().rules_hash,
+        "rules_version": "builtin-1",
+    }
 
 
 def test_deal_list_table_shows_one_row_per_deal_sorted_by_key(deal: Path) -> None:
@@ -1439,11 +1453,11 @@ def test_deal_list_table_shows_one_row_per_deal_sorted_by_key(deal: Path) -> Non
         "--owner", "kim", "--stage", "lead", "--at", "2026-03-01T09:00:00Z",
     )  # fmt: skip
     record(deal, "lost", "AAA-9", "--reason", "ghosted", "--at", "2026-03-09T09:00:00Z")
-    result = ok(invoke(deal, "deal", "list"))
+    result = ok(invoke(deal, "deal", "list", "--at", "2026-03-02T11:00:00+01:00"))
     assert result.stderr == ""
     assert [cells(line) for line in result.stdout.splitlines()] == [
-        ["DEAL", "NAME", "ACCOUNT", "OWNER", "STAGE", "STATUS", "LAST TOUCH"],
-        ["AAA-9", "Tiny", "Aardvark", "kim", "lead", "lost", "-"],
+        ["DEAL", "NAME", "ACCOUNT", "OWNER", "STAGE", "STATUS", "LAST TOUCH", "FLAGS"],
+        ["AAA-9", "Tiny", "Aardvark", "kim", "lead", "lost", "-", "-"],
         [
             "ACME-1",
             "ACME platform",
@@ -1452,69 +1466,73 @@ def test_deal_list_table_shows_one_row_per_deal_sorted_by_key(deal: Path) -> Non
             "discovery",
             "open",
             "2026-03-02T10:00+01:00",
+            "-",
         ],
     ]
 
 
-def test_deal_list_json_holds_each_headline_and_the_store_position(
+def test_deal_list_filters_by_status_owner_account_and_flag(deal: Path) -> None:
+    record(
+        deal, "open", "AAA-9", "--name", "Tiny", "--account", "Aardvark",
+        "--owner", "kim", "--stage", "lead", "--at", "2026-03-02T09:00:00Z",
+    )  # fmt: skip
+    record(
+        deal, "log", "AAA-9", "--channel", "email", "--direction", "inbound",
+        "--with", "x@aardvark.example", "--at", "2026-03-02T10:00:00Z",
+    )  # fmt: skip
+
+    def keys(*options: str) -> list[str]:
+        args = ("deal", "list", "--format", "json", "--at", "2026-03-10T12:00:00Z")
+        listed = json.loads(ok(invoke(deal, *args, *options)).stdout)
+        return [d["deal"] for d in listed["deals"]]
+
+    assert keys() == ["AAA-9", "ACME-1"]
+    assert keys("--owner", "kim") == ["AAA-9"]
+    assert keys("--account", "ACME") == ["ACME-1"]
+    assert keys("--status", "won") == []
+    # The inbound email of 2 March was never answered: breached by 10 March.
+    assert keys("--flag", "breach") == ["AAA-9"]
+    assert keys("--flag", "breach", "--flag", "pushy") == []
+
+
+def test_deal_list_json_holds_each_summary_its_flags_and_the_store_position(
     deal: Path,
 ) -> None:
-    result = ok(invoke(deal, "deal", "list", "--format", "json"))
+    args = ("deal", "list", "--format", "json", "--at", "2026-03-03T00:00:00Z")
+    result = ok(invoke(deal, *args))
     assert result.stderr == ""
-    assert json.loads(result.stdout) == {
-        "deals": [
-            {
-                "deal": "ACME-1",
-                "name": "ACME platform",
-                "account": "ACME",
-                "owner": "sam",
-                "stage": "discovery",
-                "status": "open",
-                "amount": None,
-                "currency": None,
-                "expected_close": None,
-                "timezone": "Europe/Paris",
-                "opened_at": "2026-03-02T09:00:00+01:00",
-                "closed_at": None,
-                "loss_reason": None,
-                "competitor": None,
-                "events": 3,
-                "touchpoints": 1,
-                "last_touch_at": "2026-03-02T10:00:00+01:00",
-                "stakeholders": {"dana@acme.example": "champion"},
-            }
-        ],
-        "position": 3,
+    listed = json.loads(result.stdout)
+    assert listed["position"] == 3
+    assert listed["rules_hash"] == RuleSet().rules_hash
+    (summary,) = listed["deals"]
+    assert {k: summary[k] for k in ("deal", "name", "stage", "status", "flags")} == {
+        "deal": "ACME-1",
+        "name": "ACME platform",
+        "stage": "discovery",
+        "status": "open",
+        "flags": [],
     }
+    assert summary["last_touch_at"] == "2026-03-02T10:00:00+01:00"
+    assert summary["distinct_contacts"] == 1
 
 
-def test_deal_show_table_shows_the_headline_facts(deal: Path) -> None:
+def test_deal_show_table_shows_the_deal_state(deal: Path) -> None:
     record(
         deal, "lost", "ACME-1", "--reason", "chose a competitor",
         "--competitor", "Initech", "--at", "2026-04-01T10:00:00+02:00",
     )  # fmt: skip
-    result = ok(invoke(deal, "deal", "show", "ACME-1"))
+    result = ok(invoke(deal, "deal", "show", "ACME-1", "--at", "2026-04-02T00:00:00Z"))
     assert result.stderr == ""
-    rows = [cells(line) for line in result.stdout.splitlines()]
-    assert rows == [
-        ["deal", "ACME-1"],
-        ["name", "ACME platform"],
-        ["account", "ACME"],
-        ["owner", "sam"],
-        ["stage", "discovery"],
-        ["status", "lost"],
-        ["amount", "-"],
-        ["expected close", "-"],
-        ["time zone", "Europe/Paris"],
-        ["opened", "2026-03-02T09:00+01:00"],
-        ["closed", "2026-04-01T10:00+02:00"],
-        ["loss reason", "chose a competitor"],
-        ["competitor", "Initech"],
-        ["events", "4"],
-        ["touchpoints", "1"],
-        ["last touch", "2026-03-02T10:00+01:00"],
-        ["stakeholder", "dana@acme.example (champion)"],
-    ]
+    text = result.stdout
+    assert text.startswith(
+        "deal ACME-1, evaluated at 2026-04-02T00:00+00:00; rules builtin-1 ("
+    )
+    rows = [cells(line) for line in text.splitlines()]
+    assert ["status", "lost"] in rows
+    assert ["loss reason", "chose a competitor"] in rows
+    assert ["competitor", "Initech"] in rows
+    assert ["last touch", "2026-03-02T10:00+01:00 (t1)"] in rows
+    assert ["dana@acme.example", "-", "champion", "2026-03-02T09:30+01:00"] in rows
 
 
 def test_deal_show_json_reflects_updates_stages_and_stakeholders(deal: Path) -> None:
@@ -1528,21 +1546,30 @@ def test_deal_show_json_reflects_updates_stages_and_stakeholders(deal: Path) -> 
          "--at", "2026-03-06T11:00:00Z"),
     ):  # fmt: skip
         record(deal, *args)
-    result = ok(invoke(deal, "deal", "show", "ACME-1", "--format", "json"))
+    args = (
+        "deal",
+        "show",
+        "ACME-1",
+        "--format",
+        "json",
+        "--at",
+        "2026-03-07T00:00:00Z",
+    )
+    result = ok(invoke(deal, *args))
     assert result.stderr == ""
     shown = json.loads(result.stdout)
     assert shown["position"] == 7
-    head = shown["deal"]
-    assert (head["stage"], head["amount"], head["currency"], head["events"]) == (
+    assert shown["meta"]["rules_hash"] == RuleSet().rules_hash
+    assert shown["meta"]["evaluated_at"] == "2026-03-07T00:00:00Z"
+    assert (shown["stage"], shown["amount"], shown["currency"]) == (
         "proposal",
         "48000",
         "EUR",
-        7,
     )
-    assert head["stakeholders"] == {
-        "cy@acme.example": "legal",
-        "dana@acme.example": "decision_maker",
-    }
+    assert [(p["contact"], p["role"]) for p in shown["stakeholders"]] == [
+        ("cy@acme.example", "legal"),
+        ("dana@acme.example", "decision_maker"),
+    ]
 
 
 def test_deal_show_as_of_and_as_known_at_show_the_deal_as_it_was(
@@ -1555,19 +1582,95 @@ def test_deal_show_as_of_and_as_known_at_show_the_deal_as_it_was(
 
     def show(*options: str) -> dict[str, Any]:
         args = ("deal", "show", "ACME-1", "--format", "json", *options)
-        head: dict[str, Any] = json.loads(ok(invoke(deal, *args)).stdout)["deal"]
-        return head
+        shown: dict[str, Any] = json.loads(ok(invoke(deal, *args)).stdout)
+        return shown
 
-    assert (show()["stage"], show()["events"]) == ("proposal", 4)
+    assert show()["stage"] == "proposal"
     before = show("--as-of", "2026-03-05T09:59:59Z")
-    assert (before["stage"], before["events"], before["touchpoints"]) == (
-        "discovery",
-        3,
-        1,
-    )
+    assert (before["stage"], before["last_touch"]["touch"]) == ("discovery", "t1")
+    assert before["meta"]["evaluated_at"] == "2026-03-05T09:59:59Z"
     unknown = show("--as-known-at", "2026-03-06T09:59:59Z")
-    assert (unknown["stage"], unknown["events"]) == ("discovery", 3)
-    assert show("--as-of", "2026-03-02T09:15:00+01:00")["stakeholders"] == {}
+    assert unknown["stage"] == "discovery"
+    assert show("--as-of", "2026-03-02T09:15:00+01:00")["stakeholders"] == []
+
+
+def test_gaps_shows_a_breached_follow_up_in_table_and_json(deal: Path) -> None:
+    record(
+        deal, "log", "ACME-1", "--channel", "email", "--direction", "inbound",
+        "--with", "dana@acme.example", "--id", "q1",
+        "--at", "2026-03-03T10:00:00+01:00",
+    )  # fmt: skip
+    record(
+        deal, "log", "ACME-1", "--channel", "email", "--direction", "outbound",
+        "--with", "dana@acme.example", "--id", "a1",
+        "--at", "2026-03-10T10:00:00+01:00",
+    )  # fmt: skip
+    at = ("--at", "2026-03-11T00:00:00Z")
+    shown = json.loads(
+        ok(invoke(deal, "gaps", "ACME-1", *at, "--format", "json")).stdout
+    )
+    (obligation,) = shown["obligations"]
+    assert (obligation["trigger"], obligation["discharged_by"]) == ("q1", "a1")
+    assert (obligation["latency_business_hours"], obligation["breached"]) == (
+        40.0,
+        True,
+    )
+    assert shown["summary"]["breaches"] == 1
+    assert shown["position"] == 5
+    text = ok(invoke(deal, "gaps", "ACME-1", *at)).stdout
+    assert [
+        "q1",
+        "buyer_initiated",
+        "2026-03-03T10:00+01:00",
+        "a1",
+        "40h",
+        "BREACHED",
+    ] in [cells(line) for line in text.splitlines()]
+
+
+def test_stakeholders_flags_a_rubber_stamp_in_table_and_json(deal: Path) -> None:
+    record(deal, "stage", "ACME-1", "proposal", "--at", "2026-03-05T10:00:00+01:00")
+    at = ("--at", "2026-03-06T00:00:00Z")
+    args = ("stakeholders", "ACME-1", *at, "--format", "json")
+    shown = json.loads(ok(invoke(deal, *args)).stdout)
+    assert shown["rubber_stamp_risk"]["reason"] == "never_engaged"
+    assert shown["decision_maker_first_engaged"] is None
+    text = ok(invoke(deal, "stakeholders", "ACME-1", *at)).stdout
+    assert "RUBBER-STAMP RISK since 2026-03-05T10:00+01:00: never_engaged" in text
+
+
+def test_a_rules_file_changes_thresholds_and_the_hash(
+    deal: Path, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('version = "strict"\n[follow_up]\nsla_business_hours = 1\n')
+    args = ("deal", "show", "ACME-1", "--format", "json", "--rules", str(rules))
+    meta = json.loads(ok(invoke(deal, *args)).stdout)["meta"]
+    assert meta["rules_version"] == "strict"
+    assert meta["rules_hash"] != RuleSet().rules_hash
+    rules.write_text("[follow_up]\nsla_business_hours = -1\n")
+    assert error_line(invoke(deal, *args)) == (
+        f"error: {rules}: follow_up.sla_business_hours: Input should be greater than 0"
+    )
+
+
+def status_line(store: Path) -> str:
+    result = ok(invoke(store, "projections", "status"))
+    assert result.stderr == ""
+    return result.stdout.rstrip("\n")
+
+
+def test_projections_status_rebuild_and_lag(deal: Path) -> None:
+    assert status_line(deal) == "position 0 of 3 (lag 3); rules none yet (other rules)"
+    assert message(invoke(deal, "projections", "rebuild", "--batch-size", "2")) == (
+        "rebuilt views to position 3"
+    )
+    assert status_line(deal).startswith("position 3 of 3 (lag 0); rules ")
+    assert status_line(deal).endswith("(current)")
+    record(deal, "stage", "ACME-1", "proposal")
+    assert status_line(deal).startswith("position 3 of 4 (lag 1)")
+    ok(invoke(deal, "deal", "list"))
+    assert status_line(deal).startswith("position 4 of 4 (lag 0)")
 
 
 @pytest.mark.parametrize("option", ["--as-of", "--as-known-at"])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import jsonschema
 import orjson
 import pytest
+from click.testing import CliRunner
 
 from cli.generate import ROOT, generated_files, stale_files
+from cli.main import cli
 from engine.events import CATALOGUE, event_type_name
 from tests.factories import touch
 
@@ -50,3 +55,44 @@ def test_every_fixture_line_is_valid_against_the_event_schema() -> None:
     validator.validate(touch("t1").model_dump(mode="json", exclude_none=True))
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(orjson.loads(lines[0]) | {"type": "TouchpointLogged"})
+
+
+@pytest.mark.parametrize(
+    ("command", "schema"),
+    [
+        (("deal", "show", "FIX-1"), "deal-state.schema.json"),
+        (("gaps", "FIX-1"), "gaps.schema.json"),
+        (("stakeholders", "FIX-1"), "stakeholders.schema.json"),
+    ],
+)
+def test_command_output_is_valid_against_its_schema(
+    command: tuple[str, ...], schema: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "store.db"
+    shutil.copy(ROOT / "tests/fixtures/store-v1.db", store)
+    result = CliRunner().invoke(
+        cli,
+        ["--store", f"sqlite:///{store}", *command, "--format", "json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    document = orjson.loads(result.stdout)
+    validator = jsonschema.Draft202012Validator(
+        orjson.loads((ROOT / "schemas" / schema).read_bytes())
+    )
+    validator.validate(document)
+    assert document["meta"]["deal"] == "FIX-1"
+
+
+def test_deal_list_entries_are_valid_against_the_summary_schema(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    shutil.copy(ROOT / "tests/fixtures/store-v1.db", store)
+    result = CliRunner().invoke(
+        cli, ["--store", f"sqlite:///{store}", "deal", "list", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    validator = jsonschema.Draft202012Validator(
+        orjson.loads((ROOT / "schemas/deal-summary.schema.json").read_bytes())
+    )
+    (summary,) = orjson.loads(result.stdout)["deals"]
+    validator.validate(summary)

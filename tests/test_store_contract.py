@@ -164,14 +164,20 @@ def test_a_batch_is_idempotent(app: DealTrail) -> None:
     assert _raw_rows(app) == rows
 
 
-def test_a_batch_may_correct_a_touchpoint_logged_further_down(app: DealTrail) -> None:
+def test_a_batch_is_decided_in_its_own_order_after_the_deal_opens(
+    app: DealTrail,
+) -> None:
     correction = TouchpointCorrected(
         deal="ACME-1",
         occurred_at="2026-03-01T00:00:00Z",
         touchpoint="t1",
         channel="meeting",
     )
-    result = app.record_many([correction, touch("t1"), opened()])
+    refused = app.record_many([correction, touch("t1"), opened()], locations=["f:1"])
+    assert [str(e) for e in refused.errors] == [
+        "f:1: deal 'ACME-1' has no touchpoint 't1'"
+    ]
+    result = app.record_many([touch("t1"), correction, opened()])
     assert result.error_count == 0
     assert [r.event.type for r in app.history("ACME-1")] == [
         "DealOpened",

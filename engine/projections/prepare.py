@@ -180,7 +180,7 @@ def from_entries(
                 others.append(entry)
             case _:
                 others.append(entry)
-    if opened is None:
+    if opened is None or (as_of is not None and opened.occurred_at > as_of):
         raise ValueError("the deal had not been opened in that view of its history")
     touches = sorted(
         (t for t in logged.values() if t.id not in retracted),
