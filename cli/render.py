@@ -7,10 +7,10 @@ from typing import Any
 
 from tabulate import tabulate
 
-from engine.events import Event
+from engine.events import Event, TouchpointLogged
 from engine.persistence import Recorded
 
-_DETAIL_WIDTH = 70
+_DETAIL_WIDTH = 90
 
 
 def _when(value: Any) -> str:
@@ -19,6 +19,22 @@ def _when(value: Any) -> str:
 
 def details(event: Event) -> str:
     """The event's own fields, compact, on one line."""
+    if isinstance(event, TouchpointLogged):
+        who = ", ".join(event.participants) or "nobody"
+        text = f"{event.touchpoint}: {event.channel} {event.direction} with {who}"
+        if event.outcome:
+            text += f" ({event.outcome})"
+        if event.summary:
+            text += f": {event.summary}"
+        return _clip(text)
+    return _clip(_fields(event))
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _DETAIL_WIDTH else text[: _DETAIL_WIDTH - 1] + "…"
+
+
+def _fields(event: Event) -> str:
     fields = event.model_dump(
         mode="json",
         exclude_none=True,
@@ -36,8 +52,7 @@ def details(event: Event) -> str:
     for name, value in fields.items():
         shown = ",".join(value) if isinstance(value, list) else str(value)
         parts.append(f"{name}={shown}")
-    text = " ".join(parts)
-    return text if len(text) <= _DETAIL_WIDTH else text[: _DETAIL_WIDTH - 1] + "…"
+    return " ".join(parts)
 
 
 def timeline_table(entries: Sequence[Recorded]) -> str:

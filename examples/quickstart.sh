@@ -14,3 +14,6 @@ dealtrail deal list
 echo
 echo "The timeline of a lost deal (a slow follow-up after a great meeting):"
 dealtrail timeline BRIGHTWATER-2026-01
+echo
+echo "Its follow-up gaps:"
+dealtrail gaps BRIGHTWATER-2026-01

@@ -1232,8 +1232,8 @@ def test_timeline_table_lists_events_in_occurred_order_with_logging_lag(
         [
             "2026-03-02T09:00+01:00",
             "DealOpened",
-            # Details are cut at 70 characters.
-            "name=ACME platform account=ACME owner=sam stage=discovery timezone=Eu…",
+            "name=ACME platform account=ACME owner=sam stage=discovery "
+            "timezone=Europe/Paris",
         ],
         [
             "2026-03-02T09:30+01:00",
@@ -1244,7 +1244,7 @@ def test_timeline_table_lists_events_in_occurred_order_with_logging_lag(
         [
             "2026-03-02T10:00+01:00",
             "TouchpointLogged",
-            "touchpoint=t1 channel=call direction=outbound participants=dana@acme.…",
+            "t1: call outbound with dana@acme.example",
         ],
     ]
 
@@ -1725,3 +1725,15 @@ def test_a_refused_import_line_is_named_by_its_place_in_the_file_not_its_source(
     result = invoke(deal, "import", "-", input=clash)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "<stdin>:1: deal 'ACME-1' is already open"
+
+
+def test_timeline_table_clips_long_details_at_90_characters(deal: Path) -> None:
+    record(
+        deal, "log", "ACME-1", "--channel", "email", "--direction", "inbound",
+        "--with", "dana@acme.example", "--id", "t9", "--summary", "x" * 200,
+        "--at", "2026-03-03T10:00:00+01:00",
+    )  # fmt: skip
+    last = cells(ok(invoke(deal, "timeline", "ACME-1")).stdout.splitlines()[-1])
+    assert last[2].startswith("t9: email inbound with dana@acme.example: xxx")
+    assert len(last[2]) == 90
+    assert last[2].endswith("…")

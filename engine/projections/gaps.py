@@ -34,7 +34,8 @@ Choices where the domain leaves room, made here once:
   owner) until cleared or replaced, and only through the end of its due
   date: an overdue next step is not a clear next step.
 - *Obligations* come from every touch up to ``at``, whatever the deal's
-  status: a customer writing after a win is still owed an answer.
+  status: a customer writing after a win is still owed an answer. One still
+  open when the deal closed stops its clock at the close.
 """
 
 from __future__ import annotations
@@ -306,7 +307,11 @@ def follow_up_gaps(
     timeline = timeline.up_to(at)
     ctx = _Context(rules.calendar_for(timeline.timezone), rules, at)
     spans, status, closing = _open_spans(timeline.entries)
-    obligations = _obligations(timeline.touches, ctx)
+    obligations = _obligations(
+        timeline.touches,
+        ctx,
+        closing.event.occurred_at if closing and status != "open" else None,
+    )
     promises = _promises(timeline.entries, timeline.touches, ctx)
     timing = _requested_timing(timeline.entries, timeline.touches, obligations, ctx)
     streaks = _all_streaks(timeline.touches, ctx)
@@ -479,7 +484,9 @@ class _Obligation:
         )
 
 
-def _obligations(touches: Sequence[Touch], ctx: _Context) -> list[_Obligation]:
+def _obligations(
+    touches: Sequence[Touch], ctx: _Context, closed_at: datetime | None
+) -> list[_Obligation]:
     sla = ctx.rules.follow_up.sla_business_hours
     found: list[_Obligation] = []
     waiting: list[_Obligation] = []
@@ -506,6 +513,14 @@ def _obligations(touches: Sequence[Touch], ctx: _Context) -> list[_Obligation]:
     limit = timedelta(hours=sla)
     for owed in found:
         end = owed.discharge.at if owed.discharge else ctx.at
+        if (
+            owed.discharge is None
+            and closed_at is not None
+            and owed.trigger.at <= closed_at
+        ):
+            # The deal closed while it was owed: the clock stops there, or a
+            # lost deal's last "we went elsewhere" would breach for ever.
+            end = closed_at
         elapsed = ctx.span(owed.trigger.at, end)
         owed.latency = elapsed / _HOUR
         # Compared exactly: rounding must not decide a breach.

@@ -159,6 +159,19 @@ def test_an_open_obligation_past_the_sla_is_a_breach_but_not_before() -> None:
     assert past.summary.next_breach_at is None
 
 
+def test_an_obligation_still_open_when_the_deal_was_lost_stops_its_clock_there() -> (
+    None
+):
+    farewell = inbound("farewell", t(2, 10))
+    closed = lost(occurred_at=t(2, 12))
+    later = gaps(farewell, closed, at=t(30, 10))
+    (owed,) = later.obligations
+    assert (owed.open, owed.breached, owed.latency_business_hours) == (True, False, 2.0)
+    assert later.summary.breaches == 0
+    # Without the loss the same silence is a breach.
+    assert gaps(farewell, at=t(30, 10)).summary.breaches == 1
+
+
 def test_an_open_obligation_is_not_breached_over_the_weekend_after_deadline() -> None:
     # Friday 09:00 + 8 business hours is Friday 17:00, but no business time
     # passes before Monday 09:00, and a reply then is exactly on time.
