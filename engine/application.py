@@ -479,6 +479,7 @@ class DealTrail(Application[UUID]):
         found = [DealSummary.model_validate_json(d) for d in documents]
         return Analysis(found, view.position)
 
+    @_translating
     def follow_views(
         self,
         rules: RuleSet,
