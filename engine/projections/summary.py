@@ -38,6 +38,7 @@ class DealSummary(BaseModel):
     currency: str | None
     expected_close: date | None
     close_date_slips: int
+    closed_at: datetime | None
     last_touch_at: datetime | None
     evaluated_at: datetime
     rules_hash: str
@@ -91,6 +92,7 @@ def summarise(history: Sequence[Recorded], rules: RuleSet) -> DealSummary:
         currency=state.currency,
         expected_close=state.expected_close,
         close_date_slips=state.close_slip_count,
+        closed_at=state.closed_at,
         last_touch_at=state.last_touch.at if state.last_touch else None,
         evaluated_at=at,
         rules_hash=rules.rules_hash,
