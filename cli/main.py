@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -159,6 +159,18 @@ def parse_time(value: str | None, option: str) -> datetime | None:
         problem = e.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
         raise InputError(f"{option}: {problem}") from None
     return parsed
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    """Parse a YYYY-MM-DD date given on the command line."""
+    if value is None:
+        return None
+    from engine.errors import InputError
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def build_event(cls: type[Event], names: dict[str, str], **fields: Any) -> Event:
@@ -531,6 +543,221 @@ def stakeholders(state: State, /, fmt: str, **query: Any) -> None:
         fmt,
         render.stakeholders_text,
     )
+
+
+@cli.command()
+@click.argument("key", metavar="[KEY]", required=False)
+@click.option("--lost", "lost_only", is_flag=True, help="Audit every lost deal.")
+@click.option("--since", metavar="DATE", help="With --lost: closed on or after DATE.")
+@click.option("--owner", help="With --lost: only this rep's deals.")
+@click.option("--account", help="With --lost: only this account's deals.")
+@click.option(
+    "--at",
+    metavar="TIME",
+    help="Evaluation time (default: the close of a closed deal, else now).",
+)
+@click.option("--as-known-at", metavar="TIME", help="Only what was known at TIME.")
+@rules_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown"]),
+    default="table",
+    show_default=True,
+    help="markdown is a report to paste into a document.",
+)
+@pass_state
+def audit(
+    state: State,
+    key: str | None,
+    lost_only: bool,
+    since: str | None,
+    owner: str | None,
+    account: str | None,
+    at: str | None,
+    as_known_at: str | None,
+    rules_file: str | None,
+    fmt: str,
+) -> None:
+    """Audit deal KEY, or every lost deal: what went wrong, when, and the lesson.
+
+    Every finding has a rule, a severity, the time it first became visible,
+    the events that support it and a sentence a coach can read aloud. An
+    open deal gets a pre-mortem as of the evaluation time.
+
+    Examples: dealtrail audit --lost --since 2026-01-01 --format markdown;
+    dealtrail audit ACME-2026-01 --format json
+    """
+    from cli import render
+    from engine.errors import InputError
+
+    if (key is None) == (not lost_only):
+        raise InputError("give a deal KEY or --lost, not both and not neither")
+    if key is not None and (since or owner or account):
+        raise InputError("--since, --owner and --account go with --lost")
+    rules = load_rules(rules_file)
+    app = state.app()
+    known = parse_time(as_known_at, "--as-known-at")
+    if key is not None:
+        one = app.audit(key, rules, at=parse_time(at, "--at"), as_known_at=known)
+        audits, position = [one.result], one.position
+    else:
+        if at is not None:
+            raise InputError(
+                "--at goes with a deal KEY; --lost audits each at its close"
+            )
+        many = app.audits(
+            rules,
+            since=parse_date(since, "--since"),
+            owner=owner,
+            account=account,
+            as_known_at=known,
+        )
+        audits, position = many.result, many.position
+    if fmt == "json":
+        documents = [a.model_dump(mode="json") for a in audits]
+        if key is not None:
+            echo_json(documents[0] | {"position": position})
+        else:
+            echo_json({"audits": documents, "position": position})
+    elif fmt == "markdown":
+        click.echo(render.audits_markdown(audits), nl=False)
+    else:
+        click.echo(render.audits_text(audits))
+
+
+@cli.command()
+@click.argument("key", metavar="KEY")
+@click.option("--until", metavar="TIME", help="Stop the walk at TIME.")
+@click.option("--as-known-at", metavar="TIME", help="Only what was known at TIME.")
+@click.option(
+    "--interactive",
+    is_flag=True,
+    help="Step with Enter or n, back with p, quit with q (when stdin is a terminal).",
+)
+@rules_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@pass_state
+def replay(
+    state: State,
+    key: str,
+    until: str | None,
+    as_known_at: str | None,
+    interactive: bool,
+    rules_file: str | None,
+    fmt: str,
+) -> None:
+    """Replay deal KEY step by step for a coaching session.
+
+    Each step shows the event, what changed in the deal, the findings that
+    became visible or were cleared, and the coaching notes pinned to it.
+
+    Example: dealtrail replay ACME-2026-01 --interactive
+    """
+    from cli import render
+
+    analysis = state.app().replay(
+        key,
+        load_rules(rules_file),
+        until=parse_time(until, "--until"),
+        as_known_at=parse_time(as_known_at, "--as-known-at"),
+    )
+    walk = analysis.result
+    if fmt == "json":
+        echo_json(walk.model_dump(mode="json") | {"position": analysis.position})
+        return
+    pages = [render.replay_step_text(step) for step in walk.steps]
+    if not (interactive and sys.stdin.isatty()):
+        click.echo(render.replay_header(walk))
+        for page in pages:
+            click.echo()
+            click.echo(page)
+        return
+    _step_through(render.replay_header(walk), pages)
+
+
+def _step_through(header: str, pages: list[str]) -> None:
+    """Show one page at a time: Enter or n forward, p back, q quits."""
+    click.echo(header)
+    index = 0
+    while pages:
+        click.echo()
+        click.echo(f"-- step {index + 1} of {len(pages)} --")
+        click.echo(pages[index])
+        answer = (
+            click.prompt(
+                "[Enter] next, p previous, q quit",
+                default="",
+                show_default=False,
+                prompt_suffix=" ",
+            )
+            .strip()
+            .lower()
+        )
+        if answer == "q":
+            return
+        if answer == "p":
+            index = max(0, index - 1)
+        elif index == len(pages) - 1:
+            click.echo("(end of the timeline)")
+            return
+        else:
+            index += 1
+
+
+@cli.command()
+@click.option(
+    "--neglected", is_flag=True, help="Only accounts the rules call neglected."
+)
+@click.option("--at", metavar="TIME", help="Evaluation time (default now).")
+@rules_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@pass_state
+def accounts(
+    state: State, neglected: bool, at: str | None, rules_file: str | None, fmt: str
+) -> None:
+    """Show each account's won deals, last touch and days since: neglect.
+
+    Example: dealtrail accounts --neglected
+    """
+    from cli import render
+
+    analysis = state.app().accounts(load_rules(rules_file), at=parse_time(at, "--at"))
+    report = analysis.result
+    if neglected:
+        report = report.model_copy(
+            update={"accounts": [a for a in report.accounts if a.neglected]}
+        )
+    if fmt == "json":
+        echo_json(report.model_dump(mode="json") | {"position": analysis.position})
+    else:
+        click.echo(render.accounts_text(report))
+
+
+@cli.command()
+@rules_option
+@click.option("--since", metavar="DATE", help="Only deals closed on or after DATE.")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@pass_state
+def backtest(state: State, rules_file: str | None, since: str | None, fmt: str) -> None:
+    """Run the rules over every closed deal: which warnings predict a loss.
+
+    Per rule: on how many lost and won deals it fired, its precision for
+    predicting a loss, and the median lead time before the close.
+
+    Example: dealtrail backtest --rules team.toml --format json
+    """
+    from cli import render
+
+    analysis = state.app().backtest(
+        load_rules(rules_file), since=parse_date(since, "--since")
+    )
+    if fmt == "json":
+        echo_json(
+            analysis.result.model_dump(mode="json") | {"position": analysis.position}
+        )
+    else:
+        click.echo(render.backtest_text(analysis.result))
 
 
 @cli.group(cls=Group)

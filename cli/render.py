@@ -323,3 +323,171 @@ def _next_step(step: Any) -> str:
         return "-"
     overdue = ", OVERDUE" if step.overdue else ""
     return f"{step.description} (due {step.due}, {step.owner or 'no owner'}{overdue})"
+
+
+_MARK = {"high": "!!!", "medium": "!!", "low": "!"}
+
+
+def _day(value: Any) -> str:
+    return value.strftime("%a %d %b %Y %H:%M") if value is not None else "-"
+
+
+def audits_text(audits: Sequence[Any]) -> str:
+    if not audits:
+        return "no deals to audit"
+    return "\n\n\n".join(_audit_text(a) for a in audits)
+
+
+def _audit_text(a: Any) -> str:
+    lines = [
+        f"{a.deal}  {a.name}",
+        f"{a.account}, owner {a.owner}; {a.status}"
+        + (f" on {_day(a.closed_at)}" if a.closed_at else "")
+        + f", stage {a.stage}",
+        _meta(a.meta),
+    ]
+    if a.status == "lost":
+        lines.append(
+            f"Loss reason: {a.loss_reason or '-'}; competitor: {a.competitor or '-'}"
+        )
+    lines += ["", f"Verdict: {a.verdict.summary}"]
+    if a.verdict.lesson:
+        lines.append(f"Lesson: {a.verdict.lesson}")
+    lines += ["", f"Findings ({len(a.findings)}):" if a.findings else "Findings: none"]
+    for f in a.findings:
+        lines.append(
+            f"  {_MARK[f.severity]:3} {_day(f.visible_at)}  {f.rule}: {f.sentence} "
+            f"[{', '.join(f.evidence)}]"
+        )
+    return "\n".join(lines)
+
+
+def audits_markdown(audits: Sequence[Any]) -> str:
+    """A report a manager can paste into a document."""
+    if not audits:
+        return "# Deal audit\n\nNo deals to audit.\n"
+    parts = ["# Deal audit", ""]
+    if len(audits) > 1:
+        parts += [
+            "| Deal | Account | Owner | Status | Lesson | Top finding |",
+            "|---|---|---|---|---|---|",
+        ]
+        for a in audits:
+            top = a.verdict.top[0].sentence if a.verdict.top else "-"
+            parts.append(
+                f"| {_md(a.deal)} | {_md(a.account)} | {_md(a.owner)} | {a.status} "
+                f"| {_md(a.verdict.lesson or '-')} | {_md(top)} |"
+            )
+        parts.append("")
+    for a in audits:
+        parts += [
+            f"## {_md(a.deal)}: {_md(a.name)}",
+            "",
+            f"- **Account:** {_md(a.account)}; **owner:** {_md(a.owner)}",
+            f"- **Status:** {a.status}"
+            + (f" on {_day(a.closed_at)}" if a.closed_at else "")
+            + f" (stage {a.stage})",
+        ]
+        if a.status == "lost":
+            parts.append(
+                f"- **Loss reason:** {_md(a.loss_reason or '-')}; "
+                f"**competitor:** {_md(a.competitor or '-')}"
+            )
+        parts += [
+            f"- **Lesson:** {_md(a.verdict.lesson or '-')}",
+            "",
+            f"**Verdict.** {_md(a.verdict.summary)}",
+            "",
+        ]
+        if a.findings:
+            parts += [
+                "| When visible | Severity | Finding | Evidence |",
+                "|---|---|---|---|",
+            ]
+            parts += [
+                f"| {_day(f.visible_at)} | {f.severity} | {_md(f.sentence)} "
+                f"| {_md(', '.join(f.evidence))} |"
+                for f in a.findings
+            ]
+        else:
+            parts.append("No finding fired.")
+        parts += [
+            "",
+            f"*Rules {_md(a.meta.rules_version)} ({a.meta.rules_hash[:12]}), "
+            f"evaluated at {_day(a.meta.evaluated_at)}.*",
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def replay_header(r: Any) -> str:
+    return f"Replay of {_meta(r.meta)}; {len(r.steps)} steps"
+
+
+def replay_step_text(step: Any) -> str:
+    lines = [
+        f"[{step.index}] {_day(step.at)}  {step.kind} ({step.ref}): {step.description}"
+    ]
+    lines += [
+        f"    {c.field}: {c.before or '-'} -> {c.after or '-'}" for c in step.changes
+    ]
+    lines += [f"    + {f.severity}: {f.sentence}" for f in step.appeared]
+    lines += [f"    - cleared: {f.sentence}" for f in step.cleared]
+    lines += [f"    note from {n.author}: {n.note}" for n in step.notes]
+    return "\n".join(lines)
+
+
+def accounts_text(report: Any) -> str:
+    header = (
+        f"evaluated at {_when(report.evaluated_at)}; neglect after "
+        f"{report.neglect_calendar_days} days; {report.neglected_count} neglected"
+    )
+    if not report.accounts:
+        return header + "\n\nno accounts"
+    rows = [
+        (
+            a.account,
+            len(a.deals),
+            ",".join(a.won_deals) or "-",
+            _when(a.last_touch_at),
+            "-" if a.days_since_touch is None else a.days_since_touch,
+            "NEGLECTED" if a.neglected else "",
+        )
+        for a in report.accounts
+    ]
+    table = tabulate(
+        rows,
+        headers=("ACCOUNT", "DEALS", "WON", "LAST TOUCH", "DAYS SINCE", ""),
+        tablefmt="plain",
+    )
+    return header + "\n\n" + table
+
+
+def backtest_text(b: Any) -> str:
+    header = (
+        f"{b.deals_considered} closed deals ({b.lost_total} lost, {b.won_total} won); "
+        f"rules {b.rules_version} ({b.rules_hash[:12]})"
+    )
+    rows = [
+        (
+            r.rule,
+            r.fired_on_lost,
+            r.fired_on_won,
+            _share(r.precision),
+            _share(r.recall),
+            "-"
+            if r.median_lead_business_days is None
+            else f"{r.median_lead_business_days:g}",
+        )
+        for r in b.rules
+    ]
+    table = tabulate(
+        rows,
+        headers=("RULE", "LOST", "WON", "PRECISION", "RECALL", "LEAD (BUSINESS DAYS)"),
+        tablefmt="plain",
+    )
+    return header + "\n\n" + table

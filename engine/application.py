@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import wraps
-from typing import Any, Generic, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -39,10 +39,18 @@ from engine.events import (
 )
 from engine.importing.native import parse_sources
 from engine.persistence import EventMapper, Recorded
+from engine.projections.deal_state import deal_state
 from engine.projections.prepare import DealTimeline, prepare
 from engine.projections.summary import DealSummary, summarise
 from engine.rules import RuleSet
 from engine.store import DEFAULT_STORE, StoreConfig, parse_store_url
+
+if TYPE_CHECKING:
+    from engine.projections.accounts import AccountsReport
+    from engine.projections.audit import Audit
+    from engine.projections.backtest import Backtest
+    from engine.projections.findings import AccountContext
+    from engine.projections.replay import Replay
 from engine.views import (
     VIEW,
     Progress,
@@ -380,7 +388,131 @@ class DealTrail(Application[UUID]):
         except ValueError:
             raise InputError(f"deal {key!r} had not been opened at that time") from None
         evaluated_at = at or as_of or self._now()
-        return Analysis(projection(timeline, rules, evaluated_at), position)
+        try:
+            return Analysis(projection(timeline, rules, evaluated_at), position)
+        except ValueError as e:
+            # A projection refuses an evaluation time before the deal opened.
+            raise InputError(str(e)) from None
+
+    # Audits, replays, accounts and backtests
+
+    def _timeline(
+        self,
+        key: str,
+        *,
+        as_of: datetime | None = None,
+        as_known_at: datetime | None = None,
+    ) -> DealTimeline:
+        try:
+            return prepare(self.history(key), as_of=as_of, as_known_at=as_known_at)
+        except ValueError:
+            raise InputError(f"deal {key!r} had not been opened at that time") from None
+
+    def _account_context(
+        self, key: str, account: str, as_known_at: datetime | None, rules: RuleSet
+    ) -> AccountContext:
+        """The other deals of ``account``: their wins and their touches."""
+        from engine.projections.findings import AccountContext
+
+        won: list[tuple[str, datetime]] = []
+        touch_times: list[datetime] = []
+        for other in self.views.load_keys(account=account):
+            if other == key:
+                continue
+            try:
+                timeline = self._timeline(other, as_known_at=as_known_at)
+            except InputError:
+                continue  # not yet known at that time
+            state = deal_state(timeline, rules, _end_of(timeline))
+            if state.status == "won" and state.closed_at is not None:
+                won.append((other, state.closed_at))
+            touch_times += [t.at for t in timeline.touches]
+        return AccountContext(
+            won=tuple(sorted(won)), touch_times=tuple(sorted(touch_times))
+        )
+
+    @_translating
+    def audit(
+        self,
+        key: str,
+        rules: RuleSet,
+        *,
+        at: datetime | None = None,
+        as_known_at: datetime | None = None,
+    ) -> Analysis[Audit]:
+        """The loss audit of one deal (a pre-mortem for an open one).
+
+        A closed deal is audited at its close unless ``at`` says otherwise;
+        an open one at ``at``, by default now.
+        """
+        from engine.projections.audit import audit, default_evaluation_time
+
+        self.update_views(rules)
+        position = self.position()
+        timeline = self._timeline(key, as_known_at=as_known_at)
+        evaluated_at = at or default_evaluation_time(timeline, self._now())
+        context = self._account_context(
+            key, timeline.opened.account, as_known_at, rules
+        )
+        return Analysis(audit(timeline, rules, evaluated_at, context), position)
+
+    @_translating
+    def audits(
+        self,
+        rules: RuleSet,
+        *,
+        status: str | None = "lost",
+        since: date | None = None,
+        owner: str | None = None,
+        account: str | None = None,
+        as_known_at: datetime | None = None,
+    ) -> Analysis[list[Audit]]:
+        """Audits of every deal matching the filters, by deal key."""
+        listed = self.summaries(rules, status=status, owner=owner, account=account)
+        audits = []
+        for summary in listed.result:
+            closed = summary.closed_at
+            if since is not None and (closed is None or closed.date() < since):
+                continue
+            audits.append(
+                self.audit(summary.deal, rules, as_known_at=as_known_at).result
+            )
+        return Analysis(audits, listed.position)
+
+    @_translating
+    def replay(
+        self,
+        key: str,
+        rules: RuleSet,
+        *,
+        until: datetime | None = None,
+        as_known_at: datetime | None = None,
+    ) -> Analysis[Replay]:
+        from engine.projections.replay import replay
+
+        position = self.position()
+        timeline = self._timeline(key, as_known_at=as_known_at)
+        return Analysis(replay(timeline, rules, until), position)
+
+    @_translating
+    def accounts(
+        self, rules: RuleSet, *, at: datetime | None = None
+    ) -> Analysis[AccountsReport]:
+        from engine.projections.accounts import accounts
+
+        listed = self.summaries(rules)
+        evaluated_at = at or self._now()
+        return Analysis(accounts(listed.result, rules, evaluated_at), listed.position)
+
+    @_translating
+    def backtest(
+        self, rules: RuleSet, *, since: date | None = None
+    ) -> Analysis[Backtest]:
+        from engine.projections.backtest import backtest
+
+        position = self.position()
+        timelines = [self._timeline(key) for key in self.deal_keys()]
+        return Analysis(backtest(timelines, rules, since), position)
 
     # Views
 
@@ -562,3 +694,10 @@ def _postgres_setup_lock(config: StoreConfig) -> Iterator[None]:
 
 # An arbitrary constant naming dealtrail's set-up lock among advisory locks.
 _SETUP_LOCK = 0x6465616C74726169
+
+
+def _end_of(timeline: DealTimeline) -> datetime:
+    """The latest occurred time in a timeline."""
+    times = [e.event.occurred_at for e in timeline.entries]
+    times += [t.at for t in timeline.touches]
+    return max(times)

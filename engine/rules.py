@@ -2,7 +2,7 @@
 
 Rules are versioned with the output: every projection reports the rule set's
 ``version`` (a label the user chooses) and ``rules_hash`` (a SHA-256 of its
-canonical JSON, which identifies the content whatever the label says).
+canonical JSON, label included: relabelling a rule set changes its hash).
 
 A rules file is TOML and overrides the defaults key by key; a partial file
 changes only what it names. Unknown keys and bad values are errors. Example::
@@ -69,6 +69,7 @@ __all__ = [
     "RubberStampRules",
     "RuleSet",
     "RulesError",
+    "SingleThreadedRules",
     "StageRules",
     "StreakRules",
     "ZoneCalendarRules",
@@ -245,6 +246,9 @@ class FollowUpRules(_Rules):
     #: A touch this long after a buyer-requested time is late; unset means
     #: the follow-up SLA (see ``RuleSet.requested_timing_late_business_hours``).
     requested_timing_late_business_hours: PositiveHours | None = None
+    #: A slow follow-up whose latency reaches this is high severity (else
+    #: medium); 24 hours is three business days of 8 hours.
+    severe_latency_business_hours: PositiveHours = 24.0
 
 
 class StreakRules(_Rules):
@@ -258,6 +262,10 @@ class StreakRules(_Rules):
     #: Local times that split the day into time-of-day buckets for variety
     #: (default: before noon, afternoon, from 17:00).
     time_of_day_boundaries: tuple[LocalTime, ...] = (time(12), time(17))
+    #: A pushy streak whose variety (share of attempts changing channel or
+    #: time of day) reaches this is medium severity; a more repetitive one
+    #: is high.
+    varied_share: Share = 0.5
 
     @field_validator("time_of_day_boundaries")
     @classmethod
@@ -279,6 +287,8 @@ class DarkPeriodRules(_Rules):
     """Open deals with no touch at all."""
 
     business_days: PositiveDays = 10
+    #: A dark period at least this long is high severity (else medium).
+    high_business_days: PositiveDays = 20
 
 
 class NextStepRules(_Rules):
@@ -287,6 +297,9 @@ class NextStepRules(_Rules):
     #: Clarity (share of open life with a next step that has an owner and a
     #: due date) below this is a warning.
     low_clarity_share: Share = 0.5
+    #: Clarity is judged only once the deal has been open this long, so a
+    #: deal is not flagged in its first hours for having no next step yet.
+    min_open_business_days: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5
 
 
 class StageRules(_Rules):
@@ -340,6 +353,14 @@ class ChampionRules(_Rules):
     silence_business_days: PositiveDays = 10
 
 
+class SingleThreadedRules(_Rules):
+    """Deals worked through a single buyer contact."""
+
+    #: A single-threaded span (engaged touches with one contact only) this
+    #: long, first touch to last, is a finding.
+    business_days: PositiveDays = 10
+
+
 class AccountRules(_Rules):
     """Existing customers."""
 
@@ -378,6 +399,7 @@ class RuleSet(_Rules):
     stages: StageRules = Field(default_factory=StageRules)
     rubber_stamp: RubberStampRules = Field(default_factory=RubberStampRules)
     champion: ChampionRules = Field(default_factory=ChampionRules)
+    single_threaded: SingleThreadedRules = Field(default_factory=SingleThreadedRules)
     accounts: AccountRules = Field(default_factory=AccountRules)
     hygiene: HygieneRules = Field(default_factory=HygieneRules)
 

@@ -40,6 +40,7 @@ class ViewStore(Protocol):
         owner: str | None = None,
         account: str | None = None,
     ) -> list[bytes]: ...
+    def load_keys(self, *, account: str) -> list[str]: ...
     def position(self) -> int: ...
     def rules_hash(self) -> str | None: ...
 
@@ -93,6 +94,14 @@ class SQLiteViews(SQLiteTrackingRecorder):
                 f"SELECT document FROM deal_summaries{where} ORDER BY deal", params
             )
             return [bytes(row[0]) for row in c.fetchall()]
+
+    def load_keys(self, *, account: str) -> list[str]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT deal FROM deal_summaries WHERE account = ? ORDER BY deal",
+                (account,),
+            )
+            return [str(row[0]) for row in c.fetchall()]
 
     def position(self) -> int:
         return self.max_tracking_id(VIEW) or 0
@@ -192,6 +201,16 @@ def postgres_views_class() -> type[Any]:
                     params,
                 )
                 return [bytes(row["document"]) for row in curs.fetchall()]
+
+        def load_keys(self, *, account: str) -> list[str]:
+            with self.datastore.transaction(commit=False) as curs:
+                curs.execute(
+                    SQL("SELECT deal FROM {} WHERE account = %s ORDER BY deal").format(
+                        self._summaries
+                    ),
+                    (account,),
+                )
+                return [str(row["deal"]) for row in curs.fetchall()]
 
         def position(self) -> int:
             return self.max_tracking_id(VIEW) or 0

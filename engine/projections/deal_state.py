@@ -470,7 +470,7 @@ def _open_promises(
         return []
     event = promise.event
     kept = any(
-        t.outbound and t.participants and t.at >= event.occurred_at for t in touches
+        t.outbound and t.participants and t.at > event.occurred_at for t in touches
     )
     if kept:
         return []

@@ -307,11 +307,8 @@ def follow_up_gaps(
     timeline = timeline.up_to(at)
     ctx = _Context(rules.calendar_for(timeline.timezone), rules, at)
     spans, status, closing = _open_spans(timeline.entries)
-    obligations = _obligations(
-        timeline.touches,
-        ctx,
-        closing.event.occurred_at if closing and status != "open" else None,
-    )
+    closed_at = closing.event.occurred_at if closing and status != "open" else None
+    obligations = _obligations(timeline.touches, ctx, closed_at)
     promises = _promises(timeline.entries, timeline.touches, ctx)
     timing = _requested_timing(timeline.entries, timeline.touches, obligations, ctx)
     streaks = _all_streaks(timeline.touches, ctx)
@@ -324,8 +321,13 @@ def follow_up_gaps(
     counts = {
         s: sum(p.status == s for p in promises) for s in PromiseCounts.model_fields
     }
+    # An obligation whose clock stopped at the close will never breach.
     deadlines = [
-        o.deadline for o in obligations if o.discharge is None and not o.breached
+        o.deadline
+        for o in obligations
+        if o.discharge is None
+        and not o.breached
+        and (closed_at is None or o.trigger.at > closed_at)
     ]
     longest = max((s.longest.length for s in streaks), default=0)
     summary = GapsSummary(

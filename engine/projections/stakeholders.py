@@ -13,8 +13,9 @@ Definitions
   internal) and whose outcome is not an unanswered one (``Touch.engaged``).
   An internal touch is a seller-side conversation, so it engages nobody.
 - *Answered*: a buyer-facing touch that is inbound, or outbound with outcome
-  connected or replied. The *unanswered streak* of a contact is the number of
-  outbound touches naming them since their last answered one.
+  connected or replied, or a meeting or demo held (as in the follow-up
+  gaps). The *unanswered streak* of a contact is the number of outbound
+  touches naming them since their last answered one.
 - *Role at a time*: from StakeholderJoined / RoleChanged / Left in timeline
   order; a touch before a contact first joined counts with the role they
   joined with (see ``Person.role_at``). Contacts with no role add no role to
@@ -201,7 +202,13 @@ def _engaging(touch: Touch) -> bool:
 
 
 def _answered(touch: Touch) -> bool:
-    return touch.inbound or (touch.outbound and touch.outcome in ANSWERED_OUTCOMES)
+    # A meeting or demo held shows the buyer engaged, as in the follow-up
+    # gaps' streaks: one champion metric and one gaps metric must agree.
+    return (
+        touch.inbound
+        or (touch.outbound and touch.outcome in ANSWERED_OUTCOMES)
+        or (touch.channel in ("meeting", "demo") and _engaging(touch))
+    )
 
 
 def _unanswered_streak(touches: Sequence[Touch]) -> list[Touch]:

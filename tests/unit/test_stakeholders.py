@@ -311,6 +311,22 @@ def test_a_connected_call_resets_the_champions_unanswered_streak() -> None:
     assert contact(result, GWEN).unanswered_streak == 1
 
 
+def test_a_demo_held_with_the_champion_resets_their_unanswered_streak() -> None:
+    events = unanswered_champion()
+    events.insert(
+        -1,
+        touch(
+            "demo",
+            occurred_at=iso("03-04 15:00"),
+            channel="demo",
+            participants=[GWEN],
+        ),
+    )
+    result = involvement("03-05 12:00", *events)
+    assert result.champions_gone_dark == []
+    assert contact(result, GWEN).unanswered_streak == 1
+
+
 def test_a_champion_with_no_answer_for_ten_business_days_has_gone_dark() -> None:
     events = [
         opened(),
