@@ -454,7 +454,10 @@ class DealTrail(Application[UUID]):
         context = self._account_context(
             key, timeline.opened.account, as_known_at, rules
         )
-        return Analysis(audit(timeline, rules, evaluated_at, context), position)
+        try:
+            return Analysis(audit(timeline, rules, evaluated_at, context), position)
+        except ValueError as e:
+            raise InputError(str(e)) from None
 
     @_translating
     def audits(
@@ -502,6 +505,12 @@ class DealTrail(Application[UUID]):
 
         listed = self.summaries(rules)
         evaluated_at = at or self._now()
+        touched = [s.last_touch_at for s in listed.result if s.last_touch_at]
+        if touched and evaluated_at < max(touched):
+            raise InputError(
+                f"accounts are judged on everything recorded, so the evaluation "
+                f"time may not precede the latest touch ({max(touched).isoformat()})"
+            )
         return Analysis(accounts(listed.result, rules, evaluated_at), listed.position)
 
     @_translating
@@ -510,9 +519,14 @@ class DealTrail(Application[UUID]):
     ) -> Analysis[Backtest]:
         from engine.projections.backtest import backtest
 
+        self.update_views(rules)
         position = self.position()
         timelines = [self._timeline(key) for key in self.deal_keys()]
-        return Analysis(backtest(timelines, rules, since), position)
+        contexts = {
+            t.deal: self._account_context(t.deal, t.opened.account, None, rules)
+            for t in timelines
+        }
+        return Analysis(backtest(timelines, rules, since, contexts), position)
 
     # Views
 

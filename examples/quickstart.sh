@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up dealtrail in .venv, import the example deals into example.db (an
-# SQLite file) and show them: the README's first command.
+# SQLite file), list them, and audit every lost one: the README's first command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -15,5 +15,5 @@ echo
 echo "The timeline of a lost deal (a slow follow-up after a great meeting):"
 dealtrail timeline BRIGHTWATER-2026-01
 echo
-echo "Its follow-up gaps:"
-dealtrail gaps BRIGHTWATER-2026-01
+echo "What went wrong on every lost deal, and the lesson of each:"
+dealtrail audit --lost

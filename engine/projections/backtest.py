@@ -19,7 +19,7 @@ the order of ``deals``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from statistics import median
 
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from engine.projections.audit import default_evaluation_time
 from engine.projections.deal_state import lifecycle
-from engine.projections.findings import RULE_IDS, findings
+from engine.projections.findings import RULE_IDS, AccountContext, findings
 from engine.projections.prepare import DealTimeline
 from engine.rules import RuleSet
 
@@ -70,9 +70,16 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def backtest(
-    deals: Sequence[DealTimeline], rules: RuleSet, since: date | None = None
+    deals: Sequence[DealTimeline],
+    rules: RuleSet,
+    since: date | None = None,
+    accounts: Mapping[str, AccountContext] | None = None,
 ) -> Backtest:
-    """Run ``rules`` over the closed deals in ``deals``."""
+    """Run ``rules`` over the closed deals in ``deals``.
+
+    ``accounts`` gives each deal (by key) its account's other deals, so that
+    account neglect can fire as it does in the audit.
+    """
     lost = won = open_excluded = early_excluded = 0
     fired: dict[str, dict[str, int]] = {r: {"lost": 0, "won": 0} for r in RULE_IDS}
     leads: dict[str, list[float]] = {r: [] for r in RULE_IDS}
@@ -91,7 +98,8 @@ def backtest(
         else:
             won += 1
         first: dict[str, datetime] = {}
-        for finding in findings(timeline, rules, close):
+        context = accounts.get(timeline.deal) if accounts else None
+        for finding in findings(timeline, rules, close, context):
             seen = first.get(finding.rule)
             if seen is None or finding.visible_at < seen:
                 first[finding.rule] = finding.visible_at
