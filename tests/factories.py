@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from engine.deal import deal_id
 from engine.events import (
     DealLost,
     DealOpened,
+    Event,
     StageChanged,
     StakeholderJoined,
     TouchpointLogged,
 )
+from engine.persistence import Recorded
+from engine.projections.prepare import DealTimeline, prepare
+
+if TYPE_CHECKING:
+    from engine.application import DealTrail
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+RECORDING = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def opened(deal: str = "ACME-1", **fields: Any) -> DealOpened:
@@ -67,3 +80,41 @@ def lost(deal: str = "ACME-1", **fields: Any) -> DealLost:
         "competitor": "Initech",
     }
     return DealLost.model_validate(values | fields)
+
+
+def at(text: str) -> datetime:
+    """A Paris wall-clock time in 2026, e.g. ``at("03-02 09:00")``."""
+    return datetime.fromisoformat(f"2026-{text}:00+01:00")
+
+
+def iso(text: str) -> str:
+    return at(text).isoformat()
+
+
+def recorded(events: Sequence[Event], deal: str = "ACME-1") -> list[Recorded]:
+    """Events recorded one minute apart, in the order given (versions 1..n)."""
+    return [
+        Recorded(
+            deal_id(deal),
+            version,
+            event.model_copy(
+                update={"recorded_at": RECORDING + timedelta(minutes=version)}
+            ),
+        )
+        for version, event in enumerate(events, 1)
+    ]
+
+
+def timeline(*events: Event) -> DealTimeline:
+    return prepare(recorded(events))
+
+
+def import_examples(app: DealTrail) -> None:
+    """Import every example story, as ``examples/NAME`` sources."""
+    files = sorted(EXAMPLES.glob("*.jsonl"))
+    streams = [(f"examples/{f.name}", f.open("rb")) for f in files]
+    try:
+        app.import_native(streams)
+    finally:
+        for _, stream in streams:
+            stream.close()

@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from cli.main import cli
 from engine.application import DealTrail
 from tests.conftest import Clock
+from tests.factories import import_examples
 
 ROOT = Path(__file__).parent.parent
 RUNNER = CliRunner()
@@ -30,13 +31,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("audit") / "examples.db"
     clock = Clock(datetime(2026, 12, 1, tzinfo=UTC))
     with DealTrail(f"sqlite:///{path}", clock=clock) as app:
-        files = sorted((ROOT / "examples").glob("*.jsonl"))
-        streams = [(f"examples/{f.name}", f.open("rb")) for f in files]
-        try:
-            app.import_native(streams)
-        finally:
-            for _, stream in streams:
-                stream.close()
+        import_examples(app)
     return path
 
 

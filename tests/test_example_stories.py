@@ -17,6 +17,7 @@ import pytest
 from engine.application import DealTrail
 from engine.rules import RuleSet
 from tests.conftest import Clock
+from tests.factories import import_examples
 
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "audit"
@@ -38,13 +39,7 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DealTrail]:
     store = tmp_path_factory.mktemp("examples") / "examples.db"
     clock = Clock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
     with DealTrail(f"sqlite:///{store}", clock=clock) as app:
-        files = sorted((ROOT / "examples").glob("*.jsonl"))
-        streams = [(f"examples/{f.name}", f.open("rb")) for f in files]
-        try:
-            app.import_native(streams)
-        finally:
-            for _, stream in streams:
-                stream.close()
+        import_examples(app)
         yield app
 
 

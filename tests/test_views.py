@@ -6,7 +6,6 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,9 +22,8 @@ from engine.events import (
 from engine.projections.summary import summarise
 from engine.rules import RuleSet, parse_rules
 from tests.conftest import Clock
-from tests.factories import joined, lost, opened, stage, touch
+from tests.factories import import_examples, joined, lost, opened, stage, touch
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
 RULES = RuleSet()
 
 
@@ -33,16 +31,6 @@ RULES = RuleSet()
 def clock() -> Clock:
     # After the example stories' last logging time.
     return Clock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
-
-
-def _import_examples(app: DealTrail) -> None:
-    files = sorted(EXAMPLES.glob("*.jsonl"))
-    with_streams = [(f.name, f.open("rb")) for f in files]
-    try:
-        app.import_native(with_streams)
-    finally:
-        for _, stream in with_streams:
-            stream.close()
 
 
 def _documents(app: DealTrail) -> list[bytes]:
@@ -59,7 +47,7 @@ def _pure(app: DealTrail, rules: RuleSet = RULES) -> list[bytes]:
 def test_views_catch_up_to_the_head_and_equal_the_pure_summaries(
     app: DealTrail,
 ) -> None:
-    _import_examples(app)
+    import_examples(app)
     status = app.update_views(RULES, batch_size=50)
     assert status.position == status.head == app.position()
     assert app.view_status().lag == 0
@@ -88,7 +76,7 @@ def test_a_crash_between_batches_counts_nothing_twice(
     store_url: str, clock: Clock
 ) -> None:
     with DealTrail(store_url, clock=clock) as app:
-        _import_examples(app)
+        import_examples(app)
         head = app.position()
 
         def crash_after_first_batch(position: int, _head: int) -> None:
@@ -105,7 +93,7 @@ def test_a_crash_between_batches_counts_nothing_twice(
 
 
 def test_other_rules_rebuild_the_views_with_their_hash(app: DealTrail) -> None:
-    _import_examples(app)
+    import_examples(app)
     app.update_views(RULES)
     strict = parse_rules("[follow_up]\nsla_business_hours = 1\n", "strict.toml")
     app.update_views(strict)
@@ -115,7 +103,7 @@ def test_other_rules_rebuild_the_views_with_their_hash(app: DealTrail) -> None:
 
 
 def test_summaries_filter_by_status_owner_and_account(app: DealTrail) -> None:
-    _import_examples(app)
+    import_examples(app)
     lost_deals = [s.deal for s in app.summaries(RULES, status="lost").result]
     assert lost_deals == [
         "BRIGHTWATER-2026-01",

@@ -84,7 +84,6 @@ from pydantic import BaseModel, ConfigDict
 from engine.business_time import BusinessCalendar
 from engine.events import (
     DealOpened,
-    FollowUpRequested,
     NextStepCleared,
     NextStepSet,
 )
@@ -97,7 +96,12 @@ from engine.projections.deal_state import (
     roster,
     start,
 )
-from engine.projections.gaps import FollowUpGaps, Streak, follow_up_gaps
+from engine.projections.gaps import (
+    FollowUpGaps,
+    Streak,
+    buyer_pauses,
+    follow_up_gaps,
+)
 from engine.projections.prepare import DealTimeline, Touch
 from engine.projections.stakeholders import (
     StakeholderInvolvement,
@@ -884,19 +888,7 @@ def _us(hours: float) -> int:
 
 def _pauses(ctx: _Ctx) -> list[tuple[datetime, datetime]]:
     """Buyer-requested pauses, merged (as the follow-up gaps count them)."""
-    raw = sorted(
-        (e.event.occurred_at, e.event.not_before)
-        for e in ctx.timeline.entries
-        if isinstance(e.event, FollowUpRequested)
-        and e.event.not_before > e.event.occurred_at
-    )
-    merged: list[tuple[datetime, datetime]] = []
-    for p_start, p_end in raw:
-        if merged and p_start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(p_end, merged[-1][1]))
-        else:
-            merged.append((p_start, p_end))
-    return merged
+    return buyer_pauses(ctx.timeline.entries)
 
 
 def _quiet_until(

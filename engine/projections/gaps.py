@@ -313,7 +313,7 @@ def follow_up_gaps(
     timing = _requested_timing(timeline.entries, timeline.touches, obligations, ctx)
     streaks = _all_streaks(timeline.touches, ctx)
     gave_up = _gave_up_early(timeline.touches, status, closing, ctx)
-    pauses = _pauses(timeline.entries)
+    pauses = buyer_pauses(timeline.entries)
     dark, dark_from = _dark_periods(spans, timeline.touches, pauses, ctx)
     clarity = _next_step_clarity(timeline.entries, spans, ctx)
 
@@ -781,7 +781,7 @@ def _gave_up_early(
 # -- 6. dark periods ---------------------------------------------------------
 
 
-def _pauses(entries: Sequence[Entry]) -> list[tuple[datetime, datetime]]:
+def buyer_pauses(entries: Sequence[Entry]) -> list[tuple[datetime, datetime]]:
     """Buyer-requested pauses (request made until ``not_before``), merged."""
     raw = sorted(
         (e.event.occurred_at, e.event.not_before)

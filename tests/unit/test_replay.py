@@ -6,15 +6,13 @@ Deals are in Europe/Paris (UTC+01:00 in March 2026) with the built-in rules;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.deal import deal_id
 from engine.events import (
     CoachingNoteAdded,
     DealUpdated,
@@ -23,44 +21,23 @@ from engine.events import (
     TouchpointCorrected,
     TouchpointRetracted,
 )
-from engine.persistence import Recorded
 from engine.projections.findings import findings
-from engine.projections.prepare import DealTimeline, prepare
 from engine.projections.replay import Change, Replay, replay
 from engine.rules import RuleSet
-from tests.factories import joined, lost, opened, stage, touch
+from tests.factories import (
+    at,
+    iso,
+    joined,
+    lost,
+    opened,
+    stage,
+    timeline,
+    touch,
+)
 
 RULES = RuleSet()
 DEAL = "ACME-1"
-RECORDING = datetime(2026, 6, 1, tzinfo=UTC)
 OPENED = datetime.fromisoformat("2026-03-02T09:00:00+01:00")
-
-
-def at(text: str) -> datetime:
-    """A Paris wall-clock time in March 2026, e.g. ``at("03-02 09:00")``."""
-    return datetime.fromisoformat(f"2026-{text}:00+01:00")
-
-
-def iso(text: str) -> str:
-    return at(text).isoformat()
-
-
-def recorded(events: Sequence[Event]) -> list[Recorded]:
-    """Events recorded one minute apart, in the order given (versions 1..n)."""
-    return [
-        Recorded(
-            deal_id(DEAL),
-            version,
-            event.model_copy(
-                update={"recorded_at": RECORDING + timedelta(minutes=version)}
-            ),
-        )
-        for version, event in enumerate(events, 1)
-    ]
-
-
-def timeline(*events: Event) -> DealTimeline:
-    return prepare(recorded(events))
 
 
 def note(text: str, when: str, about: str | None = None) -> CoachingNoteAdded:

@@ -8,12 +8,8 @@ without an answer. 2 March 2026 is a Monday.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from engine.deal import deal_id
 from engine.events import (
     Event,
     StakeholderLeft,
@@ -22,50 +18,29 @@ from engine.events import (
     TouchpointCorrected,
     TouchpointRetracted,
 )
-from engine.persistence import Recorded
-from engine.projections.prepare import DealTimeline, prepare
 from engine.projections.stakeholders import (
     ContactInvolvement,
     StakeholderInvolvement,
     stakeholder_involvement,
 )
 from engine.rules import RuleSet
-from tests.factories import joined, lost, opened, stage, touch
+from tests.factories import (
+    at,
+    iso,
+    joined,
+    lost,
+    opened,
+    stage,
+    timeline,
+    touch,
+)
 
 RULES = RuleSet()
 DEAL = "ACME-1"
-RECORDING = datetime(2026, 6, 1, tzinfo=UTC)
 GWEN = "gwen@acme.example"  # the champion
 MARTIN = "martin@acme.example"  # the decision maker
 TASHA = "tasha@acme.example"
 TOM = "tom@acme.example"
-
-
-def at(text: str) -> datetime:
-    """A Paris wall-clock time in March 2026, e.g. ``at("03-02 09:00")``."""
-    return datetime.fromisoformat(f"2026-{text}:00+01:00")
-
-
-def iso(text: str) -> str:
-    return at(text).isoformat()
-
-
-def recorded(events: Sequence[Event]) -> list[Recorded]:
-    """Events recorded one minute apart, in the order given (versions 1..n)."""
-    return [
-        Recorded(
-            deal_id(DEAL),
-            version,
-            event.model_copy(
-                update={"recorded_at": RECORDING + timedelta(minutes=version)}
-            ),
-        )
-        for version, event in enumerate(events, 1)
-    ]
-
-
-def timeline(*events: Event) -> DealTimeline:
-    return prepare(recorded(events))
 
 
 def involvement(when: str, *events: Event) -> StakeholderInvolvement:
