@@ -414,6 +414,9 @@ class DealTrail(Application[UUID]):
         """The other deals of ``account``: their wins and their touches."""
         from engine.projections.findings import AccountContext
 
+        if not self.views.load(status="won", account=account):
+            # Neglect needs a won deal; without one, skip reading the others.
+            return AccountContext(won=(), touch_times=())
         won: list[tuple[str, datetime]] = []
         touch_times: list[datetime] = []
         for other in self.views.load_keys(account=account):
