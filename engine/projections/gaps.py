@@ -399,6 +399,13 @@ def _meeting_held(touch: Touch) -> bool:
     )
 
 
+def _keeps(kind: PromiseKind, touch: Touch) -> bool:
+    """Whether ``touch`` does what a promise of ``kind`` said would happen."""
+    if kind == "next_step" and _meeting_held(touch):
+        return bool(touch.participants)
+    return _discharges(touch)
+
+
 def _discharges(touch: Touch) -> bool:
     """An outbound touch reaching at least one buyer contact."""
     return touch.outbound and bool(touch.participants)
@@ -539,9 +546,11 @@ def _promises(
     """Promises in the order made.
 
     A promise is discharged by the first outbound touch with a participant
-    strictly after it was made. It is renegotiated when a promise of the
-    same kind is made before that discharge and no later than its due date;
-    one re-promised only after its due date stays late or missed.
+    strictly after it was made; a next step is also done by a meeting or
+    demo held with the buyer, whoever booked it. It is renegotiated when a
+    promise of the same kind is made before that discharge and no later than
+    its due date; one re-promised only after its due date stays late or
+    missed.
     """
     made: list[tuple[Entry, PromiseKind, date]] = []
     for entry in entries:
@@ -556,7 +565,7 @@ def _promises(
     ledger: list[Promise] = []
     for i, (entry, kind, due) in enumerate(made):
         at = entry.event.occurred_at
-        discharge = next((t for t in touches if t.at > at and _discharges(t)), None)
+        discharge = next((t for t in touches if t.at > at and _keeps(kind, t)), None)
         successor = next((e for e, k, _ in made[i + 1 :] if k == kind), None)
         status: PromiseStatus
         late: int | None = None

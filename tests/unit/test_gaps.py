@@ -249,6 +249,15 @@ def test_a_promise_discharged_by_its_due_date_is_kept() -> None:
     assert promise.business_days_late is None
 
 
+def test_a_next_step_done_by_a_meeting_the_buyer_booked_is_kept() -> None:
+    demo = inbound("demo", t(4, 10), channel="demo")
+    (step,) = gaps(next_step(t(2, 11), date(2026, 3, 4)), demo, at=t(5, 9)).promises
+    assert (step.kind, step.status, step.discharged_by) == ("next_step", "kept", "demo")
+    # A follow-up promise is still only kept by reaching out to the buyer.
+    (follow,) = gaps(promised(t(2, 11), date(2026, 3, 4)), demo, at=t(5, 9)).promises
+    assert follow.status == "missed"
+
+
 def test_a_promise_discharged_after_its_due_date_is_late_by_business_days() -> None:
     result = gaps(
         promised(t(2, 11), date(2026, 3, 4)), out("email", t(6, 9)), at=t(9, 9)
