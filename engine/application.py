@@ -496,9 +496,16 @@ class DealTrail(Application[UUID]):
     ) -> Analysis[Replay]:
         from engine.projections.replay import replay
 
+        self.update_views(rules)
         position = self.position()
         timeline = self._timeline(key, as_known_at=as_known_at)
-        return Analysis(replay(timeline, rules, until), position)
+        context = self._account_context(
+            key, timeline.opened.account, as_known_at, rules
+        )
+        try:
+            return Analysis(replay(timeline, rules, until, context), position)
+        except ValueError as e:
+            raise InputError(str(e)) from None
 
     @_translating
     def accounts(

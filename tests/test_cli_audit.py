@@ -172,6 +172,14 @@ def test_replay_prints_every_step_with_changes_findings_and_notes(store: Path) -
     assert "    note from petra.kraus: 1:1 with Jonas" in text
 
 
+def test_replay_shows_account_neglect_where_it_became_visible(store: Path) -> None:
+    steps = json.loads(ok(store, "replay", "VANDIJK-2026-02", "--format", "json"))[
+        "steps"
+    ]
+    appeared = [(s["index"], f["rule"]) for s in steps for f in s["appeared"]]
+    assert (1, "account_neglect") in appeared
+
+
 def test_replay_json_steps_and_until(store: Path) -> None:
     full = json.loads(ok(store, "replay", "VOGEL-2026-03", "--format", "json"))
     cut = json.loads(

@@ -45,7 +45,7 @@ from engine.events import (
     StakeholderRoleChanged,
 )
 from engine.projections.deal_state import DealState, deal_state
-from engine.projections.findings import Finding, findings
+from engine.projections.findings import AccountContext, Finding, findings
 from engine.projections.prepare import DealTimeline, Entry, ProjectionMeta, Touch
 from engine.rules import RuleSet
 
@@ -154,13 +154,19 @@ def _walk(timeline: DealTimeline) -> Iterator[_Item]:
 
 
 def replay(
-    timeline: DealTimeline, rules: RuleSet, until: datetime | None = None
+    timeline: DealTimeline,
+    rules: RuleSet,
+    until: datetime | None = None,
+    account: AccountContext | None = None,
 ) -> Replay:
-    """Walk ``timeline`` step by step up to ``until`` (default: all of it)."""
+    """Walk ``timeline`` step by step up to ``until`` (default: all of it).
+
+    ``account`` (the account's other deals) lets account neglect appear.
+    """
     if until is not None and (until.tzinfo is None or until.utcoffset() is None):
         raise ValueError(f"naive replay time {until.isoformat()}; give a UTC offset")
     items = [item for item in _walk(timeline) if until is None or _at(item) <= until]
-    found = _FindingsAt(timeline, rules)
+    found = _FindingsAt(timeline, rules, account)
     seen_entries: list[Entry] = []
     seen_touches: list[Touch] = []
     before: dict[str, list[str]] = {}
@@ -201,8 +207,10 @@ def replay(
 class _FindingsAt:
     """``findings`` keyed by finding key, cached per evaluation time."""
 
-    def __init__(self, timeline: DealTimeline, rules: RuleSet) -> None:
-        self._timeline, self._rules = timeline, rules
+    def __init__(
+        self, timeline: DealTimeline, rules: RuleSet, account: AccountContext | None
+    ) -> None:
+        self._timeline, self._rules, self._account = timeline, rules, account
         self._cache: dict[datetime, dict[str, Finding]] = {}
 
     def __call__(self, at: datetime) -> dict[str, Finding]:
@@ -210,7 +218,8 @@ class _FindingsAt:
             return {}  # nothing can be visible before the deal exists
         if at not in self._cache:
             self._cache[at] = {
-                f.key: f for f in findings(self._timeline, self._rules, at)
+                f.key: f
+                for f in findings(self._timeline, self._rules, at, self._account)
             }
         return self._cache[at]
 
