@@ -100,7 +100,8 @@ def gaps_text(g: Any) -> str:
     s = g.summary
     parts = [
         _meta(g.meta),
-        f"status {g.status}; {s.obligations} follow-ups owed, {s.breaches} breached, "
+        f"status {g.status}; {_count(s.obligations, 'follow-up')} owed, "
+        f"{s.breaches} breached, "
         f"{s.open_obligations} open; median {_hours(s.median_latency_business_hours)}, "
         f"p90 {_hours(s.p90_latency_business_hours)} (business hours)",
         _section(
@@ -425,7 +426,7 @@ def _md(text: str) -> str:
 
 
 def replay_header(r: Any) -> str:
-    return f"Replay of {_meta(r.meta)}; {len(r.steps)} steps"
+    return f"Replay of {_meta(r.meta)}; {_count(len(r.steps), 'step')}"
 
 
 def replay_step_text(step: Any) -> str:
@@ -491,3 +492,7 @@ def backtest_text(b: Any) -> str:
         tablefmt="plain",
     )
     return header + "\n\n" + table
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

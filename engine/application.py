@@ -514,8 +514,9 @@ class DealTrail(Application[UUID]):
         from engine.projections.accounts import accounts
 
         listed = self.summaries(rules)
-        evaluated_at = at or self._now()
         touched = [s.last_touch_at for s in listed.result if s.last_touch_at]
+        # By default, now; or the latest touch, if one is planned for later.
+        evaluated_at = at or max([self._now(), *touched])
         if touched and evaluated_at < max(touched):
             raise InputError(
                 f"accounts are judged on everything recorded, so the evaluation "
@@ -536,7 +537,10 @@ class DealTrail(Application[UUID]):
             t.deal: self._account_context(t.deal, t.opened.account, None, rules)
             for t in timelines
         }
-        return Analysis(backtest(timelines, rules, since, contexts), position)
+        try:
+            return Analysis(backtest(timelines, rules, since, contexts), position)
+        except ValueError as e:
+            raise InputError(str(e)) from None
 
     # Views
 

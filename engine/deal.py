@@ -56,7 +56,8 @@ class Deal:
     id: UUID
     version: int = 0
     opened: DealOpened | None = None
-    closed_as: str | None = None
+    # (occurred_at, version, "won" | "lost" | "reopened"), in recording order.
+    closings: list[tuple[datetime, int, str]] = field(default_factory=list)
     touchpoints: dict[str, _Touchpoint] = field(default_factory=dict)
     # Contact -> whether they are currently on the deal.
     stakeholders: dict[str, bool] = field(default_factory=dict)
@@ -71,8 +72,8 @@ class Deal:
     def replay(cls, key: str, history: Iterable[Recorded]) -> Deal:
         deal = cls.new(key)
         for recorded in history:
-            deal._apply(recorded.event)
             deal.version = recorded.originator_version
+            deal._apply(recorded.event)
         return deal
 
     def decide(self, event: Event, recorded_at: datetime) -> Event | None:
@@ -139,17 +140,41 @@ class Deal:
             case StakeholderPriorityNoted():
                 if event.contact not in self.stakeholders:
                     raise DomainError(f"{event.contact} has never been a stakeholder")
-            case DealWon() | DealLost():
-                if self.closed_as is not None:
-                    raise DomainError(
-                        f"deal {self.key!r} is already {self.closed_as}; "
-                        "reopen it first"
-                    )
-            case DealReopened():
-                if self.closed_as is None:
-                    raise DomainError(f"deal {self.key!r} is open, not closed")
+            case DealWon() | DealLost() | DealReopened():
+                self._check_closing(event)
             case _:
                 pass
+
+    def _check_closing(self, event: Event) -> None:
+        """Wins, losses and reopenings must alternate in occurred order, after
+        the deal opened, wherever a backfilled one lands in the history."""
+        assert self.opened is not None
+        kind = _closing(event)
+        when = event.occurred_at
+        if when < self.opened.occurred_at:
+            raise DomainError(
+                f"deal {self.key!r} opened on {self.opened.occurred_at.isoformat()}; "
+                f"it cannot be {kind} before that"
+            )
+        ordered = sorted([*self.closings, (when, self.version + 1, kind)])
+        status, since = "open", self.opened.occurred_at
+        for at, version, step in ordered:
+            if (step == "reopened") == (status == "open"):
+                if version != self.version + 1:
+                    problem = (
+                        f"would leave its {step} of {at.isoformat()} out of order "
+                        "(wins, losses and reopenings must alternate)"
+                    )
+                elif step == "reopened":
+                    problem = f"was open at {at.isoformat()}, not closed"
+                else:
+                    problem = (
+                        f"was already {status} (on {since.isoformat()}); "
+                        "reopen it first"
+                    )
+                raise DomainError(f"deal {self.key!r} {problem}")
+            status = "open" if step == "reopened" else step
+            since = at
 
     def _touchpoint(self, touchpoint: str) -> _Touchpoint:
         try:
@@ -173,12 +198,8 @@ class Deal:
                 self.stakeholders[event.contact] = True
             case StakeholderLeft():
                 self.stakeholders[event.contact] = False
-            case DealWon():
-                self.closed_as = "won"
-            case DealLost():
-                self.closed_as = "lost"
-            case DealReopened():
-                self.closed_as = None
+            case DealWon() | DealLost() | DealReopened():
+                self.closings.append((event.occurred_at, self.version, _closing(event)))
             case _:
                 pass
 
@@ -190,3 +211,11 @@ def _differences(old: TouchpointLogged, new: TouchpointLogged) -> str:
         if name not in Event.PROVENANCE and getattr(old, name) != getattr(new, name)
     ]
     return "differs in " + ", ".join(fields)
+
+
+def _closing(event: Event) -> str:
+    if isinstance(event, DealWon):
+        return "won"
+    if isinstance(event, DealLost):
+        return "lost"
+    return "reopened"

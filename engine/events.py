@@ -14,7 +14,7 @@ import unicodedata
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -158,7 +158,26 @@ Stage = Annotated[
         "is proposal_sent).",
     ),
 ]
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_reject_naive)]
+D = TypeVar("D", date, datetime)
+
+# Far outside any sales history, and clear of the calendar's year limits.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+
+
+def _plausible_year(value: D) -> D:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(
+            f"year {value.year} is out of range ({EARLIEST_YEAR}-{LATEST_YEAR})"
+        )
+    return value
+
+
+Day = Annotated[date, AfterValidator(_plausible_year)]
+
+
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_reject_naive), AfterValidator(_plausible_year)
+]
 Money = Annotated[
     Decimal,
     Field(
@@ -255,7 +274,7 @@ class DealOpened(Event):
     stage: Stage
     amount: Money | None = None
     currency: Currency | None = None
-    expected_close: date | None = None
+    expected_close: Day | None = None
     timezone: TimeZoneName | None = Field(
         default=None, description="The deal's time zone for business time."
     )
@@ -269,7 +288,7 @@ class DealUpdated(Event):
     owner: ShortText | None = None
     amount: Money | None = None
     currency: Currency | None = None
-    expected_close: date | None = None
+    expected_close: Day | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> DealUpdated:
@@ -411,7 +430,7 @@ class NextStepSet(Event):
 
     type: Literal["NextStepSet"] = "NextStepSet"
     description: LongText
-    due: date
+    due: Day
     owner: ShortText | None = None
 
 
@@ -424,7 +443,7 @@ class FollowUpPromised(Event):
     """The rep promised the buyer a follow-up by a date."""
 
     type: Literal["FollowUpPromised"] = "FollowUpPromised"
-    due: date
+    due: Day
     promise: LongText | None = None
 
 

@@ -142,8 +142,10 @@ DateSet = Annotated[tuple[date, ...], AfterValidator(_sorted_dates)]
 CountryCode = Annotated[str, AfterValidator(_country)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 StageName = Annotated[str, AfterValidator(normalise_stage)]
-PositiveHours = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-PositiveDays = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# Upper bounds keep every threshold inside the calendar arithmetic's range
+# (ten years of business time is far beyond any sensible rule).
+PositiveHours = Annotated[float, Field(gt=0, le=24 * 3650, allow_inf_nan=False)]
+PositiveDays = Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)]
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
@@ -255,10 +257,10 @@ class StreakRules(_Rules):
     """Unanswered outbound streaks and attempt variety."""
 
     #: This many unanswered attempts in a row is pushy.
-    pushy_min_unanswered: int = Field(default=6, ge=1)
+    pushy_min_unanswered: int = Field(default=6, ge=1, le=10_000)
     #: A deal that went silent after at most this many unanswered attempts
     #: and was then lost was given up early.
-    gave_up_max_unanswered: int = Field(default=2, ge=1)
+    gave_up_max_unanswered: int = Field(default=2, ge=1, le=10_000)
     #: Local times that split the day into time-of-day buckets for variety
     #: (default: before noon, afternoon, from 17:00).
     time_of_day_boundaries: tuple[LocalTime, ...] = (time(12), time(17))
@@ -299,7 +301,9 @@ class NextStepRules(_Rules):
     low_clarity_share: Share = 0.5
     #: Clarity is judged only once the deal has been open this long, so a
     #: deal is not flagged in its first hours for having no next step yet.
-    min_open_business_days: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 5
+    min_open_business_days: Annotated[
+        float, Field(ge=0, le=3650, allow_inf_nan=False)
+    ] = 5
 
 
 class StageRules(_Rules):
@@ -348,7 +352,7 @@ class ChampionRules(_Rules):
     """A champion gone dark on an open deal."""
 
     #: Unanswered attempts in a row to the champion.
-    unanswered_streak: int = Field(default=3, ge=1)
+    unanswered_streak: int = Field(default=3, ge=1, le=10_000)
     #: Business days without an inbound touch from the champion.
     silence_business_days: PositiveDays = 10
 
@@ -365,7 +369,7 @@ class AccountRules(_Rules):
     """Existing customers."""
 
     #: An account with a won deal and no touch for this many calendar days.
-    neglect_calendar_days: int = Field(default=60, ge=1)
+    neglect_calendar_days: int = Field(default=60, ge=1, le=3650)
 
 
 class HygieneRules(_Rules):

@@ -826,8 +826,8 @@ def test_a_duplicate_touchpoint_id_with_different_content_is_refused(
             "error: zed@acme.example has never been a stakeholder",
         ),
         (
-            ("reopen", "ACME-1"),
-            "error: deal 'ACME-1' is open, not closed",
+            ("reopen", "ACME-1", "--at", "2026-03-20T10:00:00Z"),
+            "error: deal 'ACME-1' was open at 2026-03-20T10:00:00+00:00, not closed",
         ),
     ),
 )
@@ -841,7 +841,8 @@ def test_a_command_the_history_does_not_allow_is_refused_and_records_nothing(
 def test_a_closed_deal_must_be_reopened_before_closing_again(deal: Path) -> None:
     record(deal, "won", "ACME-1", "--at", "2026-03-20T10:00:00Z")
     assert error_line(invoke(deal, "lost", "ACME-1", "--reason", "oops")) == (
-        "error: deal 'ACME-1' is already won; reopen it first"
+        "error: deal 'ACME-1' was already won (on 2026-03-20T10:00:00+00:00); "
+        "reopen it first"
     )
     record(deal, "reopen", "ACME-1", "--at", "2026-03-21T10:00:00Z")
     record(deal, "lost", "ACME-1", "--reason", "oops", "--at", "2026-03-22T10:00:00Z")
@@ -1703,12 +1704,18 @@ def test_an_empty_at_is_an_error_not_now(deal: Path) -> None:
 def test_a_logged_at_in_the_future_is_refused(deal: Path) -> None:
     line = error_line(
         invoke(
-            deal, "stage", "ACME-1", "proposal", "--logged-at", "2999-01-01T00:00:00Z"
+            deal, "stage", "ACME-1", "proposal", "--logged-at", "2199-01-01T00:00:00Z"
         )
     )
     assert line == (
-        "error: logged_at 2999-01-01T00:00:00+00:00 is in the future; "
+        "error: logged_at 2199-01-01T00:00:00+00:00 is in the future; "
         "it is when the event was first logged"
+    )
+    assert (
+        error_line(
+            invoke(deal, "stage", "ACME-1", "proposal", "--at", "9999-12-31T23:59:59Z")
+        )
+        == "error: --at: year 9999 is out of range (1900-2200)"
     )
 
 

@@ -136,16 +136,46 @@ def test_a_lost_deal_needs_a_reason() -> None:
 
 def test_a_closed_deal_cannot_close_again_until_reopened() -> None:
     deal = open_deal()
-    deal.decide(lost(), NOW)
-    with pytest.raises(DomainError, match="already lost; reopen it first"):
-        deal.decide(DealWon(deal="ACME-1", occurred_at=AT), NOW)
-    deal.decide(DealReopened(deal="ACME-1", occurred_at=AT, reason="budget back"), NOW)
-    assert deal.decide(DealWon(deal="ACME-1", occurred_at=AT), NOW) is not None
+    deal.decide(lost(occurred_at="2026-04-01T10:00:00+02:00"), NOW)
+    with pytest.raises(
+        DomainError,
+        match=r"was already lost \(on 2026-04-01T10:00:00\+02:00\); reopen it first",
+    ):
+        deal.decide(DealWon(deal="ACME-1", occurred_at="2026-04-02T10:00:00Z"), NOW)
+    deal.decide(
+        DealReopened(deal="ACME-1", occurred_at="2026-04-03T10:00:00Z", reason="b"), NOW
+    )
+    assert deal.decide(DealWon(deal="ACME-1", occurred_at="2026-04-04T10:00:00Z"), NOW)
 
 
 def test_an_open_deal_cannot_be_reopened() -> None:
-    with pytest.raises(DomainError, match="is open, not closed"):
+    with pytest.raises(DomainError, match="was open at 2026-03-03T10:00:00"):
         open_deal().decide(DealReopened(deal="ACME-1", occurred_at=AT), NOW)
+
+
+def test_nothing_closes_a_deal_before_it_opened() -> None:
+    with pytest.raises(DomainError, match="it cannot be won before that"):
+        open_deal().decide(
+            DealWon(deal="ACME-1", occurred_at="2026-03-01T10:00:00Z"), NOW
+        )
+
+
+def test_a_backfilled_close_must_fit_the_history_in_occurred_order() -> None:
+    deal = open_deal()
+    deal.decide(lost(occurred_at="2026-04-01T10:00:00Z"), NOW)
+    deal.decide(DealReopened(deal="ACME-1", occurred_at="2026-04-10T10:00:00Z"), NOW)
+    deal.decide(DealWon(deal="ACME-1", occurred_at="2026-04-20T10:00:00Z"), NOW)
+    # A loss dated between the reopening and the win would need another reopening.
+    with pytest.raises(DomainError, match="would leave its won of 2026-04-20"):
+        deal.decide(lost(occurred_at="2026-04-15T10:00:00Z"), NOW)
+    # A reopening dated before the first loss reopens nothing.
+    with pytest.raises(DomainError, match="was open at 2026-03-20"):
+        deal.decide(
+            DealReopened(deal="ACME-1", occurred_at="2026-03-20T10:00:00Z"), NOW
+        )
+    replayed = Deal.replay("ACME-1", deal.collect_events())
+    with pytest.raises(DomainError, match="was already won"):
+        replayed.decide(lost(occurred_at="2026-04-21T10:00:00Z"), NOW)
 
 
 def test_touchpoints_can_be_backfilled_on_a_closed_deal() -> None:
