@@ -128,6 +128,11 @@ def _as_contact_set(value: list[str]) -> list[str]:
 def _reject_naive(value: Any) -> Any:
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError("naive timestamp; add a UTC offset such as Z or +01:00")
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        raise ValueError(
+            f"{value!r} is a date without a time; give a time with a UTC offset, "
+            f"e.g. {value.strip()}T09:00:00Z"
+        )
     if isinstance(value, str) and re.fullmatch(
         r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value.strip()
     ):
@@ -139,24 +144,26 @@ def _reject_naive(value: Any) -> Any:
 
 DealKey = Annotated[
     str,
-    AfterValidator(_single_line),
     Field(max_length=SHORT_TEXT, description="The user's deal key, e.g. a CRM id."),
+    AfterValidator(_single_line),
 ]
-ShortText = Annotated[str, AfterValidator(_single_line), Field(max_length=SHORT_TEXT)]
-LongText = Annotated[str, AfterValidator(_text), Field(max_length=LONG_TEXT)]
+# Length limits come before the validators, so they apply to the text as given
+# (and read "at most N characters").
+ShortText = Annotated[str, Field(max_length=SHORT_TEXT), AfterValidator(_single_line)]
+LongText = Annotated[str, Field(max_length=LONG_TEXT), AfterValidator(_text)]
 Contact = Annotated[
     str,
-    AfterValidator(normalise_contact),
     Field(max_length=SHORT_TEXT, description="An email address or a CRM contact id."),
+    AfterValidator(normalise_contact),
 ]
 Stage = Annotated[
     str,
-    AfterValidator(normalise_stage),
     Field(
         max_length=SHORT_TEXT,
         description="A pipeline stage, compared as lower snake_case ('Proposal Sent' "
         "is proposal_sent).",
     ),
+    AfterValidator(normalise_stage),
 ]
 D = TypeVar("D", date, datetime)
 
@@ -196,8 +203,8 @@ TimeZoneName = Annotated[
 ]
 TouchpointId = Annotated[
     str,
-    AfterValidator(_single_line),
     Field(max_length=SHORT_TEXT, description="The touchpoint's id, unique per deal."),
+    AfterValidator(_single_line),
 ]
 
 
