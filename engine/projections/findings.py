@@ -73,7 +73,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
@@ -101,6 +101,7 @@ from engine.projections.gaps import (
     Streak,
     buyer_pauses,
     follow_up_gaps,
+    quiet_until,
 )
 from engine.projections.prepare import DealTimeline, Touch
 from engine.projections.stakeholders import (
@@ -891,27 +892,6 @@ def _pauses(ctx: _Ctx) -> list[tuple[datetime, datetime]]:
     return buyer_pauses(ctx.timeline.entries)
 
 
-def _quiet_until(
-    ctx: _Ctx,
-    begin: datetime,
-    needed: timedelta,
-    pauses: Sequence[tuple[datetime, datetime]],
-) -> datetime:
-    """The earliest instant with ``needed`` business time after ``begin``
-    outside the pauses."""
-    moment, remaining = begin, needed
-    for p_start, p_end in pauses:
-        if p_end <= moment:
-            continue
-        reached = ctx.cal.add_business_time(moment, remaining)
-        if reached <= p_start:
-            return reached
-        if p_start > moment:
-            remaining -= ctx.span(moment, p_start)
-        moment = p_end
-    return ctx.cal.add_business_time(moment, remaining)
-
-
 def _dark_periods(ctx: _Ctx) -> list[Finding]:
     rules = ctx.rules.dark_period
     needed = timedelta(hours=rules.business_days * ctx.cal.hours_per_day)
@@ -941,7 +921,7 @@ def _dark_periods(ctx: _Ctx) -> list[Finding]:
                 "dark_period",
                 dark.start_ref,
                 "high" if dark.business_days >= rules.high_business_days else "medium",
-                _quiet_until(ctx, dark.start, needed, pauses),
+                quiet_until(ctx.cal, dark.start, needed, pauses),
                 [dark.start_ref, dark.end_ref],
                 sentence,
             )

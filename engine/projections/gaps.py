@@ -822,11 +822,11 @@ def _quiet_time(
     return total
 
 
-def _quiet_until(
+def quiet_until(
+    calendar: BusinessCalendar,
     start: datetime,
     needed: timedelta,
     pauses: Sequence[tuple[datetime, datetime]],
-    ctx: _Context,
 ) -> datetime:
     """The earliest instant with ``needed`` business time after ``start``
     outside the pauses."""
@@ -834,13 +834,13 @@ def _quiet_until(
     for p_start, p_end in pauses:
         if p_end <= moment:
             continue
-        reached = ctx.cal.add_business_time(moment, remaining)
+        reached = calendar.add_business_time(moment, remaining)
         if reached <= p_start:
             return reached
         if p_start > moment:
-            remaining -= ctx.span(moment, p_start)
+            remaining -= calendar.business_time_between(moment, p_start)
         moment = p_end
-    return ctx.cal.add_business_time(moment, remaining)
+    return calendar.add_business_time(moment, remaining)
 
 
 def _dark_periods(
@@ -876,7 +876,7 @@ def _dark_periods(
                 )
         if span.end is None:
             last = marks[-2][0]
-            dark_from = ctx.local(_quiet_until(last, needed, pauses, ctx))
+            dark_from = ctx.local(quiet_until(ctx.cal, last, needed, pauses))
     return found, dark_from
 
 
