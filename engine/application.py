@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import wraps
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
+from typing import Any, Generic, ParamSpec, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -37,20 +37,18 @@ from engine.events import (
     DealOpened,
     Event,
 )
-from engine.importing.native import parse_sources
+from engine.importing.native import MAX_REPORTED_ERRORS, parse_sources
 from engine.persistence import EventMapper, Recorded
+from engine.projections.accounts import AccountsReport, accounts
+from engine.projections.audit import Audit, audit, default_evaluation_time
+from engine.projections.backtest import Backtest, backtest
 from engine.projections.deal_state import deal_state
-from engine.projections.prepare import DealTimeline, prepare
+from engine.projections.findings import AccountContext
+from engine.projections.prepare import DealTimeline, prepare, timeline_key
+from engine.projections.replay import Replay, replay
 from engine.projections.summary import DealSummary, summarise
 from engine.rules import RuleSet
 from engine.store import DEFAULT_STORE, StoreConfig, parse_store_url
-
-if TYPE_CHECKING:
-    from engine.projections.accounts import AccountsReport
-    from engine.projections.audit import Audit
-    from engine.projections.backtest import Backtest
-    from engine.projections.findings import AccountContext
-    from engine.projections.replay import Replay
 from engine.views import (
     VIEW,
     Progress,
@@ -77,7 +75,6 @@ class Analysis(Generic[M]):
 # Optimistic-concurrency retries: a conflicting writer means re-reading the
 # deal and deciding again; the budget covers heavy contention on one deal.
 MAX_ATTEMPTS = 50
-MAX_REPORTED_ERRORS = 20
 
 
 def _translating(method: Callable[P, R]) -> Callable[P, R]:
@@ -134,12 +131,6 @@ def _decision_order(event: Event, index: int) -> tuple[int, int]:
     # old place in the sequence), except that a deal opens first wherever
     # its DealOpened stands.
     return (0 if isinstance(event, DealOpened) else 1), index
-
-
-def timeline_order(recorded: Recorded) -> tuple[datetime, datetime, int]:
-    """Occurred order; ties by known-at, then by recording order."""
-    event = recorded.event
-    return event.occurred_at, event.known_at, recorded.originator_version
 
 
 class DealTrail(Application[UUID]):
@@ -382,11 +373,7 @@ class DealTrail(Application[UUID]):
         The evaluation time defaults to ``as_of`` when given, else now.
         """
         position = self.position()
-        history = self.history(key)
-        try:
-            timeline = prepare(history, as_of=as_of, as_known_at=as_known_at)
-        except ValueError:
-            raise InputError(f"deal {key!r} had not been opened at that time") from None
+        timeline = self._timeline(key, as_of=as_of, as_known_at=as_known_at)
         evaluated_at = at or as_of or self._now()
         try:
             return Analysis(projection(timeline, rules, evaluated_at), position)
@@ -412,27 +399,18 @@ class DealTrail(Application[UUID]):
         self, key: str, account: str, as_known_at: datetime | None, rules: RuleSet
     ) -> AccountContext:
         """The other deals of ``account``: their wins and their touches."""
-        from engine.projections.findings import AccountContext
-
         if not self.views.load(status="won", account=account):
             # Neglect needs a won deal; without one, skip reading the others.
             return AccountContext(won=(), touch_times=())
-        won: list[tuple[str, datetime]] = []
-        touch_times: list[datetime] = []
+        others = []
         for other in self.views.load_keys(account=account):
             if other == key:
                 continue
             try:
-                timeline = self._timeline(other, as_known_at=as_known_at)
+                others.append(self._timeline(other, as_known_at=as_known_at))
             except InputError:
                 continue  # not yet known at that time
-            state = deal_state(timeline, rules, _end_of(timeline))
-            if state.status == "won" and state.closed_at is not None:
-                won.append((other, state.closed_at))
-            touch_times += [t.at for t in timeline.touches]
-        return AccountContext(
-            won=tuple(sorted(won)), touch_times=tuple(sorted(touch_times))
-        )
+        return _context(key, [_account_facts(t, rules) for t in others])
 
     @_translating
     def audit(
@@ -448,17 +426,24 @@ class DealTrail(Application[UUID]):
         A closed deal is audited at its close unless ``at`` says otherwise;
         an open one at ``at``, by default now.
         """
-        from engine.projections.audit import audit, default_evaluation_time
-
+        # The account context reads the views; bring them up to date once.
         self.update_views(rules)
-        position = self.position()
+        return Analysis(self._audit(key, rules, at, as_known_at), self.position())
+
+    def _audit(
+        self,
+        key: str,
+        rules: RuleSet,
+        at: datetime | None,
+        as_known_at: datetime | None,
+    ) -> Audit:
         timeline = self._timeline(key, as_known_at=as_known_at)
         evaluated_at = at or default_evaluation_time(timeline, self._now())
         context = self._account_context(
             key, timeline.opened.account, as_known_at, rules
         )
         try:
-            return Analysis(audit(timeline, rules, evaluated_at, context), position)
+            return audit(timeline, rules, evaluated_at, context)
         except ValueError as e:
             raise InputError(str(e)) from None
 
@@ -480,9 +465,7 @@ class DealTrail(Application[UUID]):
             closed = summary.closed_at
             if since is not None and (closed is None or closed.date() < since):
                 continue
-            audits.append(
-                self.audit(summary.deal, rules, as_known_at=as_known_at).result
-            )
+            audits.append(self._audit(summary.deal, rules, None, as_known_at))
         return Analysis(audits, listed.position)
 
     @_translating
@@ -494,8 +477,6 @@ class DealTrail(Application[UUID]):
         until: datetime | None = None,
         as_known_at: datetime | None = None,
     ) -> Analysis[Replay]:
-        from engine.projections.replay import replay
-
         self.update_views(rules)
         position = self.position()
         timeline = self._timeline(key, as_known_at=as_known_at)
@@ -511,16 +492,17 @@ class DealTrail(Application[UUID]):
     def accounts(
         self, rules: RuleSet, *, at: datetime | None = None
     ) -> Analysis[AccountsReport]:
-        from engine.projections.accounts import accounts
-
         listed = self.summaries(rules)
-        touched = [s.last_touch_at for s in listed.result if s.last_touch_at]
+        latest = max(
+            (s.last_touch_at for s in listed.result if s.last_touch_at), default=None
+        )
         # By default, now; or the latest touch, if one is planned for later.
-        evaluated_at = at or max([self._now(), *touched])
-        if touched and evaluated_at < max(touched):
+        now = self._now()
+        evaluated_at = at or (now if latest is None else max(now, latest))
+        if latest is not None and evaluated_at < latest:
             raise InputError(
                 f"accounts are judged on everything recorded, so the evaluation "
-                f"time may not precede the latest touch ({max(touched).isoformat()})"
+                f"time may not precede the latest touch ({latest.isoformat()})"
             )
         return Analysis(accounts(listed.result, rules, evaluated_at), listed.position)
 
@@ -528,14 +510,14 @@ class DealTrail(Application[UUID]):
     def backtest(
         self, rules: RuleSet, *, since: date | None = None
     ) -> Analysis[Backtest]:
-        from engine.projections.backtest import backtest
-
         self.update_views(rules)
         position = self.position()
         timelines = [self._timeline(key) for key in self.deal_keys()]
+        by_account: dict[str, list[_AccountFacts]] = {}
+        for t in timelines:
+            by_account.setdefault(t.opened.account, []).append(_account_facts(t, rules))
         contexts = {
-            t.deal: self._account_context(t.deal, t.opened.account, None, rules)
-            for t in timelines
+            t.deal: _context(t.deal, by_account[t.opened.account]) for t in timelines
         }
         try:
             return Analysis(backtest(timelines, rules, since, contexts), position)
@@ -691,7 +673,7 @@ def filter_timeline(
         and (as_known_at is None or r.event.known_at <= as_known_at)
     ]
     if sort:
-        selected.sort(key=timeline_order)
+        selected.sort(key=lambda r: timeline_key(r.event, r.originator_version))
     return selected
 
 
@@ -722,6 +704,30 @@ def _postgres_setup_lock(config: StoreConfig) -> Iterator[None]:
 
 # An arbitrary constant naming dealtrail's set-up lock among advisory locks.
 _SETUP_LOCK = 0x6465616C74726169
+
+
+@dataclass(frozen=True, slots=True)
+class _AccountFacts:
+    """What one deal tells about its account: when it was won, its touches."""
+
+    deal: str
+    won_at: datetime | None
+    touch_times: tuple[datetime, ...]
+
+
+def _account_facts(timeline: DealTimeline, rules: RuleSet) -> _AccountFacts:
+    state = deal_state(timeline, rules, _end_of(timeline))
+    won_at = state.closed_at if state.status == "won" else None
+    return _AccountFacts(timeline.deal, won_at, tuple(t.at for t in timeline.touches))
+
+
+def _context(key: str, deals: Sequence[_AccountFacts]) -> AccountContext:
+    """The account context of deal ``key``: every other deal's facts."""
+    others = [d for d in deals if d.deal != key]
+    return AccountContext(
+        won=tuple(sorted((d.deal, d.won_at) for d in others if d.won_at)),
+        touch_times=tuple(sorted(t for d in others for t in d.touch_times)),
+    )
 
 
 def _end_of(timeline: DealTimeline) -> datetime:

@@ -128,10 +128,14 @@ class ProjectionMeta(BaseModel):
         )
 
 
-def _order(entry: Entry) -> tuple[datetime, datetime, int]:
-    event = entry.event
+def timeline_key(event: Event, version: int) -> tuple[datetime, datetime, int]:
+    """Timeline order: occurred order; ties by known-at, then recording order."""
     known = event.logged_at or event.recorded_at or event.occurred_at
-    return event.occurred_at, known, entry.version
+    return event.occurred_at, known, version
+
+
+def _order(entry: Entry) -> tuple[datetime, datetime, int]:
+    return timeline_key(entry.event, entry.version)
 
 
 def prepare(
