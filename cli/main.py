@@ -376,17 +376,21 @@ def deal() -> None:
     """List deals and show one."""
 
 
+as_of_option = click.option(
+    "--as-of", metavar="TIME", help="Only what had happened by TIME."
+)
+as_known_at_option = click.option(
+    "--as-known-at", metavar="TIME", help="Only what was known at TIME."
+)
+
+
 def analysis_options(f: F) -> F:
     """--as-of, --as-known-at, --at, --rules and --format for one-deal views."""
     for option in reversed(
         [
             click.argument("key", metavar="KEY"),
-            click.option(
-                "--as-of", metavar="TIME", help="Only what had happened by TIME."
-            ),
-            click.option(
-                "--as-known-at", metavar="TIME", help="Only what was known at TIME."
-            ),
+            as_of_option,
+            as_known_at_option,
             click.option(
                 "--at",
                 metavar="TIME",
@@ -556,7 +560,7 @@ def stakeholders(state: State, /, fmt: str, **query: Any) -> None:
     metavar="TIME",
     help="Evaluation time (default: the close of a closed deal, else now).",
 )
-@click.option("--as-known-at", metavar="TIME", help="Only what was known at TIME.")
+@as_known_at_option
 @rules_option
 @click.option(
     "--format",
@@ -629,7 +633,7 @@ def audit(
 @cli.command()
 @click.argument("key", metavar="KEY")
 @click.option("--until", metavar="TIME", help="Stop the walk at TIME.")
-@click.option("--as-known-at", metavar="TIME", help="Only what was known at TIME.")
+@as_known_at_option
 @click.option(
     "--interactive",
     is_flag=True,
@@ -1109,8 +1113,8 @@ def retract(**options: Any) -> dict[str, Any]:
 
 @cli.command()
 @click.argument("key", metavar="KEY")
-@click.option("--as-of", metavar="TIME", help="Only what had happened by TIME.")
-@click.option("--as-known-at", metavar="TIME", help="Only what was known at TIME.")
+@as_of_option
+@as_known_at_option
 @click.option(
     "--format",
     "fmt",
