@@ -7,20 +7,21 @@ stderr with exit code 1 (2 for usage errors, as Click does).
 from __future__ import annotations
 
 import functools
-import os
 import re
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from engine.events import Channel, Direction, Outcome, Role
 from engine.store import DEFAULT_STORE
+from engine.vocabulary import Channel, Direction, Outcome, Role
 
 if TYPE_CHECKING:
     from engine.application import DealTrail
@@ -33,7 +34,26 @@ FORMATS = click.Choice(["table", "json"])
 
 
 class Group(click.Group):
-    """A group that turns the project's errors into one-line messages."""
+    """A group that turns the project's errors into one-line messages, and
+    loads the commands that live in modules of their own when first needed."""
+
+    def __init__(
+        self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        # Command name -> "module:attribute".
+        self.lazy_commands = lazy_commands or {}
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy_commands.get(cmd_name)
+        if target is not None and cmd_name not in self.commands:
+            import importlib
+
+            module, _, attribute = target.partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         from engine.errors import DealtrailError
@@ -46,7 +66,7 @@ class Group(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         # Keep the order commands are declared in: the workflow order.
-        return list(self.commands)
+        return list(dict.fromkeys([*self.commands, *self.lazy_commands]))
 
 
 class State:
@@ -60,7 +80,7 @@ class State:
         if self._app is None:
             from engine.application import DealTrail
             from engine.errors import StoreError
-            from engine.store import parse_store_url
+            from engine.store import create_private_file, parse_store_url
 
             config = parse_store_url(self.store)
             path = config.sqlite_path
@@ -70,7 +90,7 @@ class State:
                         f"no store at {path}; run 'dealtrail init' or "
                         "'dealtrail import FILE' first (or pass --store)"
                     )
-                _create_private_file(path)
+                create_private_file(path)
             self._app = DealTrail(self.store)
         return self._app
 
@@ -107,20 +127,21 @@ class State:
             self._app = None
 
 
-def _create_private_file(path: Path) -> None:
-    from engine.errors import StoreError
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    except OSError as e:
-        raise StoreError(f"cannot create store file {path}: {e.strerror}") from e
-
-
 pass_state = click.make_pass_decorator(State)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    lazy_commands={
+        "export": "cli.export:export",
+        "schemas": "cli.export:schemas",
+        "report": "cli.report:report",
+        "doctor": "cli.doctor:doctor",
+        "verify": "cli.verify:verify",
+        "forget": "cli.privacy:forget",
+    },
+)
 @click.option(
     "--store",
     envvar="DEALTRAIL_STORE",
@@ -305,12 +326,48 @@ def init(state: State) -> None:
     click.echo(f"store ready: {app.config.display} ({app.position()} events)", err=True)
 
 
+IMPORT_FORMATS = ("native", "csv", "salesforce")
+
+
 @cli.command("import")
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("sources", nargs=-1, required=True, metavar="SOURCE...")
+@click.option(
+    "--from",
+    "source_format",
+    type=click.Choice(IMPORT_FORMATS),
+    help="Input format. By default a folder is a Salesforce data export, a "
+    "*.csv file is CSV touchpoints and anything else native lines.",
+)
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    help="Text encoding of CSV input (a UTF-8 BOM is always accepted), e.g. cp1252.",
+)
+@click.option(
+    "--timezone",
+    metavar="TZ",
+    help="IANA time zone for CSV times that carry no offset, e.g. Europe/Paris.",
+)
+@click.option(
+    "--loss-reason-field",
+    metavar="COLUMN",
+    help="Salesforce: the Opportunity column holding the loss reason "
+    "(default LossReason), e.g. Loss_Reason__c.",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 @pass_state
-def import_(state: State, files: tuple[str, ...], dry_run: bool) -> None:
-    """Import native line files (one JSON event per line; '-' for stdin).
+def import_(
+    state: State,
+    sources: tuple[str, ...],
+    source_format: str | None,
+    encoding: str,
+    timezone: str | None,
+    loss_reason_field: str | None,
+    dry_run: bool,
+) -> None:
+    """Import history: native line files (one JSON event per line; '-' for
+    stdin), CSV touchpoints, or a Salesforce data export folder.
 
     Every line is checked first; any bad line means nothing is written.
     Re-importing the same events adds nothing.
@@ -318,22 +375,23 @@ def import_(state: State, files: tuple[str, ...], dry_run: bool) -> None:
     Example: dealtrail import examples/*.jsonl
     """
     from engine.errors import ImportRefused
-    from engine.importing.native import parse_sources
 
+    reading = ImportReading(encoding, _zone(timezone), loss_reason_field)
+    progress = _progress_printer("events")
     try:
-        with ExitStack() as stack:
-            sources = [
-                (
-                    "<stdin>" if name == "-" else name,
-                    stack.enter_context(_open_input(name)),
+        with ExitStack() as stack, state.writing(dry_run=dry_run) as app:
+            items = (
+                item
+                for name in sources
+                for item in reading.items(
+                    name, source_format or _guess_format(name), stack
                 )
-                for name in files
-            ]
-            parsed = parse_sources(sources)
-        with state.writing(dry_run=dry_run) as app:
-            result = app.import_events(
-                parsed.events, locations=parsed.locations, dry_run=dry_run
             )
+            try:
+                result = app.import_items(items, dry_run=dry_run, progress=progress)
+            finally:
+                if progress is not None:
+                    click.echo("", err=True)  # end the progress line
     except ImportRefused as refused:
         for problem in refused.problems:
             click.echo(problem, err=True)
@@ -344,13 +402,71 @@ def import_(state: State, files: tuple[str, ...], dry_run: bool) -> None:
         raise
     verb = "would import" if dry_run else "imported"
     kinds = ", ".join(f"{n} {t}" for t, n in sorted(result.recorded.items()))
+    skipped = ", ".join(f"{n} {why}" for why, n in sorted(reading.skipped.items()))
     click.echo(
         f"{verb} {result.total_recorded} events"
         + (f" ({kinds})" if kinds else "")
         + f" on {len(result.new_deals)} new and {len(result.existing_deals)}"
-        f" existing deals; {result.unchanged} already recorded",
+        f" existing deals; {result.unchanged} already recorded"
+        + (f"; skipped {reading.skipped.total()} rows ({skipped})" if skipped else ""),
         err=True,
     )
+
+
+def _guess_format(name: str) -> str:
+    if name != "-" and Path(name).is_dir():
+        return "salesforce"
+    return "csv" if name.lower().endswith(".csv") else "native"
+
+
+def _zone(name: str | None) -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from engine.errors import InputError
+
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InputError(f"--timezone: unknown time zone {name[:60]!r}") from None
+
+
+@dataclass(frozen=True)
+class ImportReading:
+    """How to read each import source, whatever its format."""
+
+    encoding: str
+    zone: Any
+    loss_reason_field: str | None
+    # Rows that became no event, by reason (Salesforce exports).
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def items(self, name: str, source_format: str, stack: ExitStack) -> Iterator[Any]:
+        if source_format == "salesforce":
+            from engine.importing.salesforce import Bundle
+
+            bundle = Bundle(
+                Path(name),
+                encoding=self.encoding,
+                timezone=self.zone,
+                loss_reason_field=self.loss_reason_field,
+            )
+            yield from bundle.items()
+            self.skipped.update(bundle.skipped)
+            return
+        label = "<stdin>" if name == "-" else name
+        stream = stack.enter_context(_open_input(name))
+        if source_format == "csv":
+            from engine.importing.csv_format import read_csv
+
+            yield from read_csv(
+                stream, label, encoding=self.encoding, timezone=self.zone
+            )
+        else:
+            from engine.importing.native import iter_lines
+
+            yield from iter_lines(stream, label)
 
 
 @contextmanager
@@ -414,6 +530,49 @@ rules_option = click.option(
     envvar="DEALTRAIL_RULES",
     help="A rules TOML file overriding the built-in thresholds (env DEALTRAIL_RULES).",
 )
+
+
+def lost_deal_options(f: F) -> F:
+    """The --lost filters and the evaluation options of a loss audit."""
+    options = [
+        click.option(
+            "--since", metavar="DATE", help="With --lost: closed on or after DATE."
+        ),
+        click.option("--owner", help="With --lost: only this rep's deals."),
+        click.option("--account", help="With --lost: only this account's deals."),
+        click.option(
+            "--at",
+            metavar="TIME",
+            help="Evaluation time (default: the close of a closed deal, else now).",
+        ),
+        as_known_at_option,
+        rules_option,
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def check_lost_selection(
+    key: str | None,
+    lost_only: bool,
+    *,
+    lost_filters: bool,
+    at: str | None,
+    each: str,
+) -> None:
+    """A deal KEY or --lost, with the options that go with the one given.
+
+    ``each`` says what --lost does with each deal, for the --at message.
+    """
+    from engine.errors import InputError
+
+    if (key is None) == (not lost_only):
+        raise InputError("give a deal KEY or --lost, not both and not neither")
+    if key is not None and lost_filters:
+        raise InputError("--since, --owner and --account go with --lost")
+    if key is None and at is not None:
+        raise InputError(f"--at goes with a deal KEY; --lost {each} at its close")
 
 
 def load_rules(path: str | None) -> RuleSet:
@@ -552,16 +711,7 @@ def stakeholders(state: State, /, fmt: str, **query: Any) -> None:
 @cli.command()
 @click.argument("key", metavar="[KEY]", required=False)
 @click.option("--lost", "lost_only", is_flag=True, help="Audit every lost deal.")
-@click.option("--since", metavar="DATE", help="With --lost: closed on or after DATE.")
-@click.option("--owner", help="With --lost: only this rep's deals.")
-@click.option("--account", help="With --lost: only this account's deals.")
-@click.option(
-    "--at",
-    metavar="TIME",
-    help="Evaluation time (default: the close of a closed deal, else now).",
-)
-@as_known_at_option
-@rules_option
+@lost_deal_options
 @click.option(
     "--format",
     "fmt",
@@ -593,12 +743,14 @@ def audit(
     dealtrail audit ACME-2026-01 --format json
     """
     from cli import render
-    from engine.errors import InputError
 
-    if (key is None) == (not lost_only):
-        raise InputError("give a deal KEY or --lost, not both and not neither")
-    if key is not None and (since or owner or account):
-        raise InputError("--since, --owner and --account go with --lost")
+    check_lost_selection(
+        key,
+        lost_only,
+        lost_filters=bool(since or owner or account),
+        at=at,
+        each="audits each",
+    )
     rules = load_rules(rules_file)
     app = state.app()
     known = parse_time(as_known_at, "--as-known-at")
@@ -606,10 +758,6 @@ def audit(
         one = app.audit(key, rules, at=parse_time(at, "--at"), as_known_at=known)
         audits, position = [one.result], one.position
     else:
-        if at is not None:
-            raise InputError(
-                "--at goes with a deal KEY; --lost audits each at its close"
-            )
         many = app.audits(
             rules,
             since=parse_date(since, "--since"),
@@ -791,7 +939,8 @@ def projections_status(state: State, rules_file: str | None) -> None:
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1))
 @pass_state
 def projections_rebuild(state: State, rules_file: str | None, batch_size: int) -> None:
-    """Rebuild the views from the start of the event log, in batches.
+    """Rebuild the views from the start of the event log: one ordered scan,
+    then any events recorded meanwhile in batches.
 
     Example: dealtrail projections rebuild --rules team.toml
     """
@@ -799,6 +948,8 @@ def projections_rebuild(state: State, rules_file: str | None, batch_size: int) -
     status = state.app().update_views(
         load_rules(rules_file), rebuild=True, batch_size=batch_size, progress=progress
     )
+    if progress is not None:
+        click.echo("", err=True)  # end the progress line
     click.echo(f"rebuilt views to position {status.position}", err=True)
 
 
@@ -831,13 +982,18 @@ def projections_follow(state: State, rules_file: str | None, poll: float) -> Non
     click.echo(f"stopped at position {state.app().view_status().position}", err=True)
 
 
-def _progress_printer() -> Callable[[int, int], None] | None:
+def _progress_printer(unit: str = "position") -> Callable[[int, int], None] | None:
     """Progress on stderr, only when it is a terminal."""
     if not sys.stderr.isatty():
         return None
 
-    def show(position: int, head: int) -> None:
-        click.echo(f"\rposition {position} of {head}", err=True, nl=False)
+    def show(done: int, total: int) -> None:
+        if unit == "position":
+            click.echo(f"\rposition {done} of {total}", err=True, nl=False)
+        elif total:
+            click.echo(f"\r{done} of {total} {unit} decided", err=True, nl=False)
+        else:
+            click.echo(f"\r{done} {unit} read", err=True, nl=False)
 
     return show
 

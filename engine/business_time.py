@@ -63,10 +63,11 @@ def check_timezone(name: str) -> str:
     """
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not an IANA time zone name") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name too long for a file name.
+        raise ValueError(f"{name[:60]!r} is not an IANA time zone name") from None
     if name not in _zone_names():
-        raise ValueError(f"{name!r} is not an IANA time zone name")
+        raise ValueError(f"{name[:60]!r} is not an IANA time zone name")
     return name
 
 

@@ -13,7 +13,6 @@ import re
 import unicodedata
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
@@ -23,67 +22,41 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
 
 from engine.business_time import check_timezone
 
+# Re-exported: the vocabularies belong to the catalogue.
+from engine.vocabulary import Channel as Channel
+from engine.vocabulary import Direction as Direction
+from engine.vocabulary import Outcome as Outcome
+from engine.vocabulary import Role as Role
+
 # Size limits keep a hostile or broken import from bloating the store.
 SHORT_TEXT = 200
 LONG_TEXT = 10_000
 MAX_PARTICIPANTS = 100
+# IANA names are at most about 30 characters; this bounds the zone lookup.
+MAX_TIMEZONE = 64
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class Role(StrEnum):
-    """What a stakeholder is to the deal."""
-
-    DECISION_MAKER = "decision_maker"
-    ECONOMIC_BUYER = "economic_buyer"
-    CHAMPION = "champion"
-    INFLUENCER = "influencer"
-    TECHNICAL_EVALUATOR = "technical_evaluator"
-    USER = "user"
-    PROCUREMENT = "procurement"
-    LEGAL = "legal"
-    GATEKEEPER = "gatekeeper"
-    BLOCKER = "blocker"
-    OTHER = "other"
-
-
-class Channel(StrEnum):
-    EMAIL = "email"
-    CALL = "call"
-    MEETING = "meeting"
-    DEMO = "demo"
-    MESSAGE = "message"
-    PROPOSAL = "proposal"
-    SOCIAL = "social"
-    EVENT = "event"
-    OTHER = "other"
-
-
-class Direction(StrEnum):
-    """Who started the touch: the rep (outbound), the buyer (inbound), or
-    neither side facing the other (internal, e.g. a deal review)."""
-
-    OUTBOUND = "outbound"
-    INBOUND = "inbound"
-    INTERNAL = "internal"
-
-
-class Outcome(StrEnum):
-    CONNECTED = "connected"
-    NO_ANSWER = "no_answer"
-    VOICEMAIL = "voicemail"
-    BOUNCED = "bounced"
-    REPLIED = "replied"
-    OTHER = "other"
+# Long text may span lines, but other control characters (NUL above all,
+# which PostgreSQL text refuses) are no part of a note.
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _single_line(value: str) -> str:
+    if value.isascii() and value.isprintable():
+        # The common case, and already NFC without control characters.
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        return value
     value = unicodedata.normalize("NFC", value).strip()
     if _CONTROL.search(value):
         raise ValueError("must be a single line without control characters")
@@ -94,6 +67,10 @@ def _single_line(value: str) -> str:
 
 def _text(value: str) -> str:
     value = unicodedata.normalize("NFC", value).strip()
+    if _TEXT_CONTROL.search(value):
+        raise ValueError(
+            "must not contain control characters other than tabs and line breaks"
+        )
     if not value:
         raise ValueError("must not be empty")
     return value
@@ -125,21 +102,45 @@ def _as_contact_set(value: list[str]) -> list[str]:
     return sorted(set(value))
 
 
-def _reject_naive(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise ValueError("naive timestamp; add a UTC offset such as Z or +01:00")
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _not_a_number(value: Any) -> Any:
+    # Pydantic would read a number as Unix time, seconds or milliseconds
+    # depending on its size: too ambiguous for a fact's date.
+    number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _NUMBER.fullmatch(value)):
         raise ValueError(
-            f"{value!r} is a date without a time; give a time with a UTC offset, "
-            f"e.g. {value.strip()}T09:00:00Z"
-        )
-    if isinstance(value, str) and re.fullmatch(
-        r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", value.strip()
-    ):
-        raise ValueError(
-            f"naive timestamp {value!r}; add a UTC offset such as Z or +01:00"
+            f"{str(value)[:40]!r} is a number; write an ISO 8601 date or time, "
+            "e.g. 2026-03-02 or 2026-03-02T10:00:00Z"
         )
     return value
+
+
+def _aware(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    # Parse first; only a refused value pays for the friendlier message.
+    try:
+        return handler(value)
+    except ValidationError:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError(
+                "naive timestamp; add a UTC offset such as Z or +01:00"
+            ) from None
+        text = value.strip() if isinstance(value, str) else None
+        if text is not None and _DATE_ONLY.fullmatch(text):
+            raise ValueError(
+                f"{value!r} is a date without a time; give a time with a UTC "
+                f"offset, e.g. {text}T09:00:00Z"
+            ) from None
+        if text is not None and _NAIVE.fullmatch(text):
+            raise ValueError(
+                f"naive timestamp {value!r}; add a UTC offset such as Z or +01:00"
+            ) from None
+        raise
 
 
 DealKey = Annotated[
@@ -179,11 +180,14 @@ def _plausible_year(value: D) -> D:
     return value
 
 
-Day = Annotated[date, AfterValidator(_plausible_year)]
+Day = Annotated[date, BeforeValidator(_not_a_number), AfterValidator(_plausible_year)]
 
 
 Timestamp = Annotated[
-    AwareDatetime, BeforeValidator(_reject_naive), AfterValidator(_plausible_year)
+    AwareDatetime,
+    WrapValidator(_aware),
+    BeforeValidator(_not_a_number),
+    AfterValidator(_plausible_year),
 ]
 Money = Annotated[
     Decimal,
@@ -198,8 +202,8 @@ Money = Annotated[
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
 TimeZoneName = Annotated[
     str,
+    Field(max_length=MAX_TIMEZONE, description="An IANA time zone."),
     AfterValidator(lambda name: check_timezone(name.strip())),
-    Field(description="An IANA time zone."),
 ]
 TouchpointId = Annotated[
     str,

@@ -5,14 +5,19 @@ plus ``recorded_at``), written with ``model_dump_json`` and read straight back
 with ``model_validate_json``: no intermediate dicts, which is what keeps full
 replays fast. The stored topic is the event's ``type``, not a module path, so
 moving code never orphans stored events.
+
+With encryption at rest on (engine/privacy.py), personal fields are sealed on
+the way in and opened on the way out; without it, nothing changes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     Cipher,
@@ -24,6 +29,9 @@ from eventsourcing.persistence import (
 )
 
 from engine.events import EVENT_TYPES, Event
+
+if TYPE_CHECKING:
+    from engine.privacy import Privacy
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,9 @@ class Recorded:
 class EventMapper(Mapper[UUID]):
     """Maps catalogue events to stored events using the models' own JSON."""
 
+    # Set when a master key is configured (engine.privacy.attach).
+    privacy: Privacy | None = None
+
     def __init__(
         self, compressor: Compressor | None = None, cipher: Cipher | None = None
     ) -> None:
@@ -53,9 +64,11 @@ class EventMapper(Mapper[UUID]):
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         assert isinstance(domain_event, Recorded)
-        state = domain_event.event.__pydantic_serializer__.to_json(
-            domain_event.event, exclude_none=True
-        )
+        event = domain_event.event
+        if self.privacy is None:
+            state = event.__pydantic_serializer__.to_json(event, exclude_none=True)
+        else:
+            state = self.privacy.seal(event)
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:
@@ -75,6 +88,16 @@ class EventMapper(Mapper[UUID]):
             event=self.decode(stored_event.topic, stored_event.state),
         )
 
+    def deal_of(self, topic: str, state: bytes) -> str:
+        """The deal key of a stored payload, without decoding the event."""
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        deal = orjson.loads(state)["deal"]
+        assert isinstance(deal, str)
+        return deal
+
     def decode(self, topic: str, state: bytes) -> Event:
         """Decode one stored payload into its catalogue event."""
         try:
@@ -86,4 +109,6 @@ class EventMapper(Mapper[UUID]):
             state = self.cipher.decrypt(state)
         if self.compressor:
             state = self.compressor.decompress(state)
+        if self.privacy is not None:
+            return self.privacy.open(cls, state)
         return cls.model_validate_json(state)

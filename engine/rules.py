@@ -491,6 +491,8 @@ def parse_rules(text: str, source: str = "<rules>") -> RuleSet:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RulesError(f"{source}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise RulesError(f"{source}: not valid TOML: nested too deeply") from None
     try:
         return RuleSet.model_validate(data)
     except ValidationError as error:

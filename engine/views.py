@@ -6,7 +6,10 @@ batches; for every deal a batch touches it recomputes that deal's summary
 from the deal's whole history and upserts it, and records the batch's last
 position in the same transaction. Upserting a recomputed row is idempotent,
 so a crash between batches never counts anything twice: the next run
-recomputes from the tracked position.
+recomputes from the tracked position. A batch is saved only if the views are
+still where it started, under the same rules; a build replaces everything
+in one transaction. So concurrent runners, and a rebuild under one of them,
+never leave rows older than the position.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from engine.sqlite import immediate_transaction
 
 VIEW = "deal_summaries"
 
@@ -31,7 +36,26 @@ class ViewRow:
 
 
 class ViewStore(Protocol):
-    def save(self, rows: Sequence[ViewRow], tracking: Tracking) -> None: ...
+    def save(
+        self,
+        rows: Sequence[ViewRow],
+        tracking: Tracking,
+        *,
+        after: int,
+        rules_hash: str,
+    ) -> None:
+        """Upsert rows and move the position from ``after`` to the tracking's.
+
+        Raises IntegrityError, writing nothing, when the views are no longer
+        at ``after`` under ``rules_hash``: another runner moved or rebuilt
+        them meanwhile, and these rows may be stale.
+        """
+
+    def replace(
+        self, rows: Sequence[ViewRow], tracking: Tracking | None, rules_hash: str
+    ) -> None:
+        """Replace all rows, the position and the rules in one transaction."""
+
     def reset(self, rules_hash: str) -> None: ...
     def load(
         self,
@@ -56,21 +80,37 @@ class SQLiteViews(SQLiteTrackingRecorder):
             "status TEXT NOT NULL, document BLOB NOT NULL)",
             "CREATE TABLE IF NOT EXISTS view_rules ("
             "view TEXT PRIMARY KEY, rules_hash TEXT NOT NULL)",
+            # An audit reads the deals of one account: it must not scan all.
+            "CREATE INDEX IF NOT EXISTS deal_summaries_account "
+            "ON deal_summaries (account, status)",
+            "CREATE INDEX IF NOT EXISTS deal_summaries_owner ON deal_summaries (owner)",
         ]
 
-    def save(self, rows: Sequence[ViewRow], tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.executemany(
-                "INSERT INTO deal_summaries VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (deal) DO UPDATE SET account=excluded.account, "
-                "owner=excluded.owner, status=excluded.status, "
-                "document=excluded.document",
-                [(r.deal, r.account, r.owner, r.status, r.document) for r in rows],
+    def save(
+        self,
+        rows: Sequence[ViewRow],
+        tracking: Tracking,
+        *,
+        after: int,
+        rules_hash: str,
+    ) -> None:
+        with immediate_transaction(self.datastore) as c:
+            c.execute(
+                "SELECT (SELECT rules_hash FROM view_rules WHERE view = ?), "
+                "(SELECT max(notification_id) FROM tracking "
+                "WHERE application_name = ?)",
+                (VIEW, VIEW),
             )
+            stored_hash, position = c.fetchone()
+            if stored_hash != rules_hash or (position or 0) != after:
+                raise IntegrityError("the views moved on under another runner")
+            self._upsert(c, rows)
             self._insert_tracking(c, tracking)
 
-    def reset(self, rules_hash: str) -> None:
-        with self.datastore.transaction(commit=True) as c:
+    def replace(
+        self, rows: Sequence[ViewRow], tracking: Tracking | None, rules_hash: str
+    ) -> None:
+        with immediate_transaction(self.datastore) as c:
             c.execute("DELETE FROM deal_summaries")
             c.execute("DELETE FROM tracking WHERE application_name = ?", (VIEW,))
             c.execute(
@@ -78,6 +118,22 @@ class SQLiteViews(SQLiteTrackingRecorder):
                 "DO UPDATE SET rules_hash = excluded.rules_hash",
                 (VIEW, rules_hash),
             )
+            self._upsert(c, rows)
+            if tracking is not None:
+                self._insert_tracking(c, tracking)
+
+    def reset(self, rules_hash: str) -> None:
+        self.replace([], None, rules_hash)
+
+    @staticmethod
+    def _upsert(c: Any, rows: Sequence[ViewRow]) -> None:
+        c.executemany(
+            "INSERT INTO deal_summaries VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (deal) DO UPDATE SET account=excluded.account, "
+            "owner=excluded.owner, status=excluded.status, "
+            "document=excluded.document",
+            [(r.deal, r.account, r.owner, r.status, r.document) for r in rows],
+        )
 
     def load(
         self,
@@ -147,27 +203,52 @@ def postgres_views_class() -> type[Any]:
                     "CREATE TABLE IF NOT EXISTS {} (view text PRIMARY KEY, "
                     "rules_hash text NOT NULL)"
                 ).format(self._rules),
+                # An audit reads the deals of one account: it must not scan all.
+                SQL(
+                    "CREATE INDEX IF NOT EXISTS dealtrail_deal_summaries_account "
+                    "ON {} (account, status)"
+                ).format(self._summaries),
+                SQL(
+                    "CREATE INDEX IF NOT EXISTS dealtrail_deal_summaries_owner "
+                    "ON {} (owner)"
+                ).format(self._summaries),
             ]
 
-        def save(self, rows: Sequence[ViewRow], tracking: Tracking) -> None:
+        def save(
+            self,
+            rows: Sequence[ViewRow],
+            tracking: Tracking,
+            *,
+            after: int,
+            rules_hash: str,
+        ) -> None:
             with self.datastore.transaction(commit=True) as curs:
-                if rows:
-                    curs.executemany(
-                        SQL(
-                            "INSERT INTO {} VALUES (%s, %s, %s, %s, %s) "
-                            "ON CONFLICT (deal) DO UPDATE SET "
-                            "account=excluded.account, owner=excluded.owner, "
-                            "status=excluded.status, document=excluded.document"
-                        ).format(self._summaries),
-                        [
-                            (r.deal, r.account, r.owner, r.status, r.document)
-                            for r in rows
-                        ],
-                    )
+                # The rules row's lock orders this against other savers and
+                # against a rebuild's replacement.
+                curs.execute(
+                    SQL("SELECT rules_hash FROM {} WHERE view = %s FOR UPDATE").format(
+                        self._rules
+                    ),
+                    (VIEW,),
+                )
+                row = curs.fetchone()
+                position = self._max_tracking_id(VIEW, curs) or 0
+                if row is None or row["rules_hash"] != rules_hash or position != after:
+                    raise IntegrityError("the views moved on under another runner")
+                self._upsert(curs, rows)
                 self._insert_tracking(curs, tracking)
 
-        def reset(self, rules_hash: str) -> None:
+        def replace(
+            self, rows: Sequence[ViewRow], tracking: Tracking | None, rules_hash: str
+        ) -> None:
             with self.datastore.transaction(commit=True) as curs:
+                curs.execute(
+                    SQL(
+                        "INSERT INTO {} VALUES (%s, %s) ON CONFLICT (view) "
+                        "DO UPDATE SET rules_hash = excluded.rules_hash"
+                    ).format(self._rules),
+                    (VIEW, rules_hash),
+                )
                 curs.execute(SQL("DELETE FROM {}").format(self._summaries))
                 curs.execute(
                     SQL("DELETE FROM {} WHERE application_name = %s").format(
@@ -175,12 +256,23 @@ def postgres_views_class() -> type[Any]:
                     ),
                     (VIEW,),
                 )
-                curs.execute(
+                self._upsert(curs, rows)
+                if tracking is not None:
+                    self._insert_tracking(curs, tracking)
+
+        def reset(self, rules_hash: str) -> None:
+            self.replace([], None, rules_hash)
+
+        def _upsert(self, curs: Any, rows: Sequence[ViewRow]) -> None:
+            if rows:
+                curs.executemany(
                     SQL(
-                        "INSERT INTO {} VALUES (%s, %s) ON CONFLICT (view) "
-                        "DO UPDATE SET rules_hash = excluded.rules_hash"
-                    ).format(self._rules),
-                    (VIEW, rules_hash),
+                        "INSERT INTO {} VALUES (%s, %s, %s, %s, %s) "
+                        "ON CONFLICT (deal) DO UPDATE SET "
+                        "account=excluded.account, owner=excluded.owner, "
+                        "status=excluded.status, document=excluded.document"
+                    ).format(self._summaries),
+                    [(r.deal, r.account, r.owner, r.status, r.document) for r in rows],
                 )
 
         def load(

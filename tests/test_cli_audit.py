@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from cli.main import cli
 from engine.application import DealTrail
 from tests.conftest import Clock
-from tests.factories import import_examples
+from tests.factories import import_examples, lost, opened
 
 ROOT = Path(__file__).parent.parent
 RUNNER = CliRunner()
@@ -90,6 +90,22 @@ def test_audit_lost_lists_every_lost_deal_and_filters(store: Path) -> None:
     assert [a["deal"] for a in owner["audits"]] == ["PRAIRIE-2026-04"]
     account = ok(store, "audit", "--lost", "--account", "Vogel Maschinenbau GmbH")
     assert account.startswith("VOGEL-2026-03")
+
+
+def test_audit_lost_leaves_out_deals_not_yet_known_at_as_known_at(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "two.db"
+    clock = Clock(datetime(2026, 4, 2, tzinfo=UTC))
+    with DealTrail(f"sqlite:///{path}", clock=clock) as app:
+        for key in ("EARLY-1", "LATE-1"):
+            app.record(opened(key))
+            app.record(lost(key))
+            clock.advance(days=30)
+    args = ("audit", "--lost", "--format", "json", "--as-known-at")
+    audits = json.loads(ok(path, *args, "2026-04-03T00:00:00Z"))["audits"]
+    assert [a["deal"] for a in audits] == ["EARLY-1"]
+    assert json.loads(ok(path, *args, "2026-01-01T00:00:00Z"))["audits"] == []
 
 
 def test_audit_markdown_is_a_report_with_a_table_per_deal(store: Path) -> None:

@@ -6,8 +6,10 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +23,7 @@ from engine.events import (
 )
 from engine.projections.summary import summarise
 from engine.rules import RuleSet, parse_rules
+from engine.views import VIEW, ViewRow
 from tests.conftest import Clock
 from tests.factories import import_examples, joined, lost, opened, stage, touch
 
@@ -72,10 +75,30 @@ def test_views_updated_event_by_event_equal_a_rebuild(app: DealTrail) -> None:
     assert _documents(app) == incremental == _pure(app)
 
 
+def test_a_crash_while_building_writes_no_view(store_url: str, clock: Clock) -> None:
+    with DealTrail(store_url, clock=clock) as app:
+        import_examples(app)
+
+        def crash(position: int, _head: int) -> None:
+            raise KeyboardInterrupt("killed")
+
+        with pytest.raises(KeyboardInterrupt):
+            app.update_views(RULES, progress=crash)
+        assert app.view_status().position == 0
+        assert _documents(app) == []
+    with DealTrail(store_url, clock=clock) as restarted:
+        status = restarted.update_views(RULES)
+        assert status.position == restarted.position()
+        assert _documents(restarted) == _pure(restarted)
+
+
 def test_a_crash_between_batches_counts_nothing_twice(
     store_url: str, clock: Clock
 ) -> None:
     with DealTrail(store_url, clock=clock) as app:
+        app.record(opened())
+        app.update_views(RULES)
+        built = app.position()
         import_examples(app)
         head = app.position()
 
@@ -84,8 +107,8 @@ def test_a_crash_between_batches_counts_nothing_twice(
 
         with pytest.raises(KeyboardInterrupt):
             app.update_views(RULES, batch_size=40, progress=crash_after_first_batch)
-        assert app.view_status().position == 40
-        assert 0 < len(_documents(app)) < 9
+        assert app.view_status().position == built + 40
+        assert 1 < len(_documents(app)) < 10
     with DealTrail(store_url, clock=clock) as restarted:
         status = restarted.update_views(RULES, batch_size=40)
         assert status.position == head
@@ -238,3 +261,81 @@ def test_incremental_views_equal_a_rebuild_equal_the_pure_function(
             incremental = _documents(app)
             app.update_views(RULES, rebuild=True, batch_size=3)
             assert _documents(app) == incremental == _pure(app)
+
+
+def _touch_on(app: DealTrail, deal: str, touchpoint: str) -> None:
+    app.record(touch(touchpoint, deal=deal, occurred_at="2026-09-01T10:00:00+02:00"))
+
+
+def test_a_rebuild_while_a_batch_is_computed_leaves_whole_views(
+    store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DealTrail(store_url, clock=clock) as a, DealTrail(store_url, clock=clock) as b:
+        import_examples(a)
+        a.update_views(RULES)
+        _touch_on(a, "KESTREL-2026-02", "late-1")
+        summarise_row = a._summary_row
+        rebuilt: list[int] = []
+
+        def rebuild_meanwhile(history: Any, rules: RuleSet) -> Any:
+            if not rebuilt:
+                # Another runner rebuilds, and more is recorded, while this
+                # runner's batch is being computed.
+                rebuilt.append(b.update_views(RULES, rebuild=True).position)
+                _touch_on(b, "VOGEL-2026-03", "late-2")
+            return summarise_row(history, rules)
+
+        monkeypatch.setattr(a, "_summary_row", rebuild_meanwhile)
+        status = a.update_views(RULES)
+        assert rebuilt
+        assert status.position == a.position()
+        assert _documents(a) == _pure(a)
+
+
+def test_a_batch_saved_while_the_views_are_built_leaves_whole_views(
+    store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with DealTrail(store_url, clock=clock) as a, DealTrail(store_url, clock=clock) as b:
+        import_examples(a)
+        a.update_views(RULES)
+        summarise_row = b._summary_row
+        moved: list[int] = []
+
+        def update_meanwhile(history: Any, rules: RuleSet) -> Any:
+            if not moved:
+                # While this runner builds, another records and updates.
+                _touch_on(a, "KESTREL-2026-02", "late-1")
+                moved.append(a.update_views(RULES).position)
+            return summarise_row(history, rules)
+
+        monkeypatch.setattr(b, "_summary_row", update_meanwhile)
+        b.update_views(RULES, rebuild=True)
+        assert moved
+        # Whichever committed last, the views are whole at their position,
+        # and catching up brings them to the head.
+        a.update_views(RULES)
+        assert _documents(a) == _pure(a)
+
+
+def test_a_batch_is_saved_only_where_it_started_and_under_its_rules(
+    app: DealTrail,
+) -> None:
+    import_examples(app)
+    app.update_views(RULES)
+    views, head = app.views, app.position()
+    row = ViewRow(deal="X-1", account="X", owner="sam", status="open", document=b"{}")
+    other = parse_rules("[follow_up]\nsla_business_hours = 1\n", "strict.toml")
+    # A runner that started before the views moved, or under other rules,
+    # would write rows older than the position: nothing is written.
+    for after, rules_hash in [(head - 1, RULES.rules_hash), (head, other.rules_hash)]:
+        with pytest.raises(IntegrityError):
+            views.save(
+                [row],
+                Tracking(VIEW, head + 1),
+                after=after,
+                rules_hash=rules_hash,
+            )
+        assert views.position() == head
+        assert b"{}" not in _documents(app)
+    views.save([row], Tracking(VIEW, head + 1), after=head, rules_hash=RULES.rules_hash)
+    assert views.position() == head + 1

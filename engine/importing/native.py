@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,18 @@ from engine.errors import ImportRefused
 from engine.events import EVENT_TYPES, Event
 
 MAX_REPORTED_ERRORS = 20
+# The longest valid line (two long texts and a full participant list, every
+# character escaped) is about a quarter of this; the cap bounds memory.
+MAX_LINE_BYTES = 1_048_576
 _BOM = b"\xef\xbb\xbf"
+# How much of a refused value or field name a message quotes.
+_QUOTED = 60
+
+
+def quoted(value: object) -> str:
+    """A value as a message quotes it: its repr, on one line, clipped."""
+    text = repr(value)
+    return text if len(text) <= _QUOTED else text[: _QUOTED - 4] + "...'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +39,18 @@ class LineError:
         return f"{self.file}:{self.line}: {self.field}: {self.problem}"
 
 
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A validated event and where it was read (FILE:LINE, or FILE:ROW)."""
+
+    event: Event
+    location: str
+
+
+# What every reader yields, line by line: an event, or why a line was refused.
+ImportItem = Located | LineError
+
+
 @dataclass(slots=True)
 class ParsedFile:
     events: list[Event] = field(default_factory=list)
@@ -34,7 +58,6 @@ class ParsedFile:
     locations: list[str] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     bad_lines: int = 0
-    lines: int = 0
 
     def add_error(self, error: LineError) -> None:
         self.bad_lines += 1
@@ -45,7 +68,7 @@ class ParsedFile:
 def describe_validation_error(error: ValidationError) -> tuple[str, str]:
     """The first problem of a validation error as (field path, message)."""
     first = error.errors(include_url=False)[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(line)"
+    loc = ".".join(_loc_part(part) for part in first["loc"]) or "(line)"
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown field"
@@ -53,6 +76,14 @@ def describe_validation_error(error: ValidationError) -> tuple[str, str]:
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return loc, message
+
+
+def _loc_part(part: str | int) -> str:
+    # An unknown field's name comes from the input: keep it short, one line.
+    text = str(part)
+    if len(text) <= _QUOTED and text.isprintable() and "." not in text:
+        return text
+    return quoted(text)
 
 
 def parse_event(obj: Any) -> Event:
@@ -67,60 +98,130 @@ def parse_event(obj: Any) -> Event:
         raise ValueError("type: missing; name the event, e.g. 'TouchpointLogged'")
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ValueError(f"type: unknown event type {kind!r}")
+        raise ValueError(f"type: unknown event type {quoted(kind)}")
     if "recorded_at" in obj:
         raise ValueError("recorded_at: set by the store; use logged_at instead")
     return cls.model_validate(obj)
 
 
-def read_lines(lines: Iterable[bytes], name: str) -> ParsedFile:
-    """Validate every line of a native file; the result holds events or errors.
+def iter_lines(lines: Iterable[bytes], name: str) -> Iterator[ImportItem]:
+    """Validate a native file line by line, yielding each event or error.
 
     Lines without a ``source`` get ``FILE:LINE`` as their provenance.
     """
-    parsed = ParsedFile()
     for number, raw in _numbered(lines):
-        parsed.lines = number
+        if len(raw) > MAX_LINE_BYTES and len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
+            yield LineError(
+                name,
+                number,
+                "(line)",
+                f"longer than {MAX_LINE_BYTES:,} bytes; a line holds one event",
+            )
+            continue
         if not raw.strip():
             continue
         try:
             obj = orjson.loads(raw)
+            repeated = _repeated_key(raw, obj) if isinstance(obj, dict) else None
+            if repeated is not None:
+                yield LineError(name, number, *repeated)
+                continue
             if isinstance(obj, dict) and "source" not in obj:
                 obj["source"] = f"{name}:{number}"
-            parsed.events.append(parse_event(obj))
-            parsed.locations.append(f"{name}:{number}")
+            yield Located(parse_event(obj), f"{name}:{number}")
         except orjson.JSONDecodeError as e:
-            parsed.add_error(LineError(name, number, "(line)", f"not valid JSON: {e}"))
+            yield LineError(name, number, "(line)", f"not valid JSON: {e}")
         except ValidationError as e:
             loc, message = describe_validation_error(e)
-            parsed.add_error(LineError(name, number, loc, message))
+            yield LineError(name, number, loc, message)
         except ValueError as e:
             loc, _, message = str(e).partition(": ")
-            parsed.add_error(LineError(name, number, loc, message))
+            yield LineError(name, number, loc, message)
+
+
+def read_lines(lines: Iterable[bytes], name: str) -> ParsedFile:
+    """Validate every line of a native file; the result holds events or errors."""
+    return _gather(iter_lines(lines, name))
+
+
+def _gather(items: Iterable[ImportItem]) -> ParsedFile:
+    parsed = ParsedFile()
+    for item in items:
+        if isinstance(item, LineError):
+            parsed.add_error(item)
+        else:
+            parsed.events.append(item.event)
+            parsed.locations.append(item.location)
+    return parsed
+
+
+def collect(items: Iterable[ImportItem]) -> ParsedFile:
+    """Every event of a stream of items; raise ImportRefused on any bad line."""
+    parsed = _gather(items)
+    if parsed.bad_lines:
+        problems = [str(e) for e in parsed.errors]
+        raise ImportRefused(problems, parsed.bad_lines, "bad line")
     return parsed
 
 
 def parse_sources(sources: Iterable[tuple[str, Iterable[bytes]]]) -> ParsedFile:
     """Validate every line of every source; raise ImportRefused on any bad line."""
-    combined = ParsedFile()
-    problems: list[str] = []
-    for name, stream in sources:
-        parsed = read_lines(stream, name)
-        combined.events += parsed.events
-        combined.locations += parsed.locations
-        combined.lines += parsed.lines
-        combined.bad_lines += parsed.bad_lines
-        problems += [str(e) for e in parsed.errors]
-    if combined.bad_lines:
-        raise ImportRefused(
-            problems[:MAX_REPORTED_ERRORS], combined.bad_lines, "bad line"
-        )
-    return combined
+    return collect(
+        item for name, stream in sources for item in iter_lines(stream, name)
+    )
+
+
+def _repeated_key(raw: bytes, obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, problem) if a line names a key twice, else None.
+
+    Decoding keeps a repeated key's last value, while a person or another
+    tool reading the line may take the first: such a line says two things.
+    The quick test (each key spelled once, no escapes in the line) settles
+    almost every line; any other line is decoded again to find out.
+    """
+    if b"\\" not in raw and all(
+        raw.count(b'"' + key.encode() + b'"') == 1 for key in obj
+    ):
+        return None
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                found.append(key)
+            seen.add(key)
+        return {}
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        # Orjson read the line; only this second reading's limits differ.
+        return "(line)", "nested too deeply to check for repeated keys"
+    if not found:
+        return None
+    return _loc_part(found[0]), "given twice; give each field once"
 
 
 def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    for number, raw in enumerate(lines, start=1):
-        yield number, raw.removeprefix(_BOM) if number == 1 else raw
+    """Each line with its number; a line's bytes are read up to the cap
+    only, so that one endless line cannot exhaust memory."""
+    readline = getattr(lines, "readline", None)
+    if readline is None:
+        for number, raw in enumerate(lines, start=1):
+            yield number, raw.removeprefix(_BOM) if number == 1 else raw
+        return
+    number = 0
+    # Room for the longest line allowed and its CR LF.
+    while raw := readline(MAX_LINE_BYTES + 2):
+        number += 1
+        if number == 1:
+            raw = raw.removeprefix(_BOM)
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            # Skip the rest of the line, a bounded chunk at a time.
+            while (rest := readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+        yield number, raw
 
 
 def dump_line(event: Event) -> bytes:

@@ -1,0 +1,1 @@
+"""Benchmarks and the seeded corpus generator (see docs/performance.md)."""

@@ -1,0 +1,119 @@
+"""``dealtrail doctor``: what state the store is in, and what needs care."""
+
+from __future__ import annotations
+
+import stat
+from typing import Any
+
+import click
+
+from cli.main import FORMATS, State, echo_json, pass_state, rules_option
+
+
+@click.command()
+@rules_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@pass_state
+def doctor(state: State, rules_file: str | None, fmt: str) -> None:
+    """Report the store's kind, size, events, view lag, chain and encryption.
+
+    Exits with 1 when something needs care: an SQLite file that others may
+    read, or a broken chain (the check recomputes every chain, as verify
+    does).
+
+    Example: dealtrail doctor --format json
+    """
+    from cli.main import load_rules
+
+    app = state.app()
+    health = app.health()
+    rules = load_rules(rules_file)
+    views = health.views
+    problems = []
+    if health.file_mode is not None and health.file_mode & (
+        stat.S_IRWXG | stat.S_IRWXO
+    ):
+        problems.append(
+            f"the store file is readable by others (mode {health.file_mode:o}); "
+            "run: chmod 600 on it"
+        )
+    chains = app.verify_chains()
+    if chains.breaks:
+        first = chains.breaks[0]
+        more = len(chains.breaks) - 1
+        problems.append(
+            f"chain broken: {first}"
+            + (f" (and {more} more deals)" if more else "")
+            + "; run: dealtrail verify"
+        )
+    encrypted = app.event_mapper.privacy is not None
+    report: dict[str, Any] = {
+        "store": health.display,
+        "kind": health.kind,
+        "size_bytes": health.size_bytes,
+        "file_mode": None if health.file_mode is None else f"{health.file_mode:o}",
+        "events": health.events,
+        "deals": health.deals,
+        "views": {
+            "position": views.position,
+            "head": views.head,
+            "lag": views.lag,
+            "rules_hash": views.rules_hash,
+            "rules_current": views.rules_hash == rules.rules_hash,
+        },
+        "chain": {
+            "status": "broken"
+            if chains.breaks
+            else ("intact" if chains.chained_deals else "unchained"),
+            "broken_deals": len(chains.breaks),
+            "unchained_events": chains.unchained_events,
+        },
+        "encryption": "on" if encrypted else "off",
+        "problems": problems,
+    }
+    if fmt == "json":
+        echo_json(report)
+    else:
+        click.echo(_table(report))
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+def _table(report: dict[str, Any]) -> str:
+    views = report["views"]
+    mode = report["file_mode"]
+    rules = "current" if views["rules_current"] else "other rules"
+    lines = [
+        f"store       {report['store']} ({report['kind']})",
+        f"size        {_size(report['size_bytes'])}"
+        + (f", file mode {mode}" if mode is not None else ""),
+        f"events      {report['events']} on {report['deals']} deals",
+        f"views       position {views['position']} of {views['head']} "
+        f"(lag {views['lag']}); rules {(views['rules_hash'] or 'none')[:12]} "
+        f"({rules})",
+    ]
+    chain = report["chain"]
+    lines.append(
+        f"chain       {chain['status']}"
+        + (
+            f" ({chain['unchained_events']} events predate chaining)"
+            if chain["unchained_events"]
+            else ""
+        )
+    )
+    lines.append(
+        "encryption  on (personal fields sealed with per-contact keys)"
+        if report["encryption"] == "on"
+        else "encryption  off (set DEALTRAIL_KEY to encrypt personal data)"
+    )
+    lines += [f"problem     {problem}" for problem in report["problems"]]
+    return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")

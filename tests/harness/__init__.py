@@ -1,0 +1,1 @@
+"""Helpers for the crash and soak tests, some run as processes of their own."""

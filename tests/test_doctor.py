@@ -1,0 +1,154 @@
+"""``dealtrail doctor``: the store's kind, size, events, views and problems."""
+
+from __future__ import annotations
+
+import base64
+import os
+import sqlite3
+import stat
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from cli.main import cli
+from engine.application import DealTrail
+from engine.rules import RuleSet
+from tests.conftest import Clock
+from tests.factories import import_examples, opened
+
+RUNNER = CliRunner()
+
+
+def doctor(store: str, *args: str) -> Result:
+    return RUNNER.invoke(
+        cli, ["--store", store, "doctor", *args], catch_exceptions=False
+    )
+
+
+def filled(url: str) -> int:
+    with DealTrail(url, clock=Clock(datetime(2026, 12, 1, tzinfo=UTC))) as app:
+        import_examples(app)
+        return app.position()
+
+
+def test_doctor_reports_a_sqlite_store(sqlite_url: str) -> None:
+    events = filled(sqlite_url)
+    result = doctor(sqlite_url)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"store       {sqlite_url} (sqlite)"
+    assert lines[1].startswith("size        ")
+    assert lines[1].endswith(", file mode 600")
+    assert lines[2] == f"events      {events} on 9 deals"
+    # The views have never been built: everything is lag.
+    assert lines[3] == (
+        f"views       position 0 of {events} (lag {events}); rules none (other rules)"
+    )
+
+
+def test_a_store_created_through_the_engine_is_private(sqlite_url: str) -> None:
+    old = os.umask(0o022)
+    try:
+        with DealTrail(sqlite_url) as app:
+            app.record(opened())
+    finally:
+        os.umask(old)
+    for suffix in ("", "-wal", "-shm"):
+        path = sqlite_url.removeprefix("sqlite:///") + suffix
+        if suffix == "" or os.path.exists(path):
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+def test_doctor_json_after_the_views_are_built(sqlite_url: str) -> None:
+    events = filled(sqlite_url)
+    with DealTrail(sqlite_url) as app:
+        app.update_views(RuleSet())
+    result = doctor(sqlite_url, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = orjson.loads(result.stdout)
+    path = sqlite_url.removeprefix("sqlite:///")
+    assert report["size_bytes"] >= os.path.getsize(path) > 0
+    assert report["events"] == events
+    assert report["views"] == {
+        "head": events,
+        "lag": 0,
+        "position": events,
+        "rules_current": True,
+        "rules_hash": RuleSet().rules_hash,
+    }
+    assert report["chain"] == {
+        "broken_deals": 0,
+        "status": "intact",
+        "unchained_events": 0,
+    }
+    assert report["encryption"] == "off"
+    assert report["problems"] == []
+
+
+def test_a_broken_chain_is_a_problem(sqlite_url: str) -> None:
+    filled(sqlite_url)
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        db.execute(
+            "UPDATE stored_events SET state = replace(state, 'Kestrel', 'Kestrei') "
+            "WHERE rowid = (SELECT min(rowid) FROM stored_events "
+            "WHERE instr(state, 'Kestrel') > 0)"
+        )
+    result = doctor(sqlite_url)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[4] == "chain       broken"
+    assert result.stdout.splitlines()[-1].startswith(
+        "problem     chain broken: KESTREL-2026-02: position "
+    )
+
+
+def test_doctor_says_when_personal_data_is_encrypted(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEALTRAIL_KEY", base64.b64encode(bytes(range(32))).decode())
+    filled(sqlite_url)
+    result = doctor(sqlite_url)
+    assert result.exit_code == 0, result.output
+    assert "encryption  on (personal fields sealed with per-contact keys)" in (
+        result.stdout.splitlines()
+    )
+
+
+def test_a_store_file_others_can_read_is_a_problem(sqlite_url: str) -> None:
+    filled(sqlite_url)
+    os.chmod(sqlite_url.removeprefix("sqlite:///"), 0o644)
+    result = doctor(sqlite_url)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (
+        "problem     the store file is readable by others (mode 644); "
+        "run: chmod 600 on it"
+    )
+
+
+def test_doctor_on_postgresql_never_shows_the_password(postgres_url: str) -> None:
+    events = filled(postgres_url)
+    # Trust authentication ignores the password, which must still be hidden.
+    with_password = postgres_url.replace("://postgres@", "://postgres:s3cr3t@", 1)
+    assert with_password != postgres_url
+    result = doctor(with_password, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t" not in result.output
+    report = orjson.loads(result.stdout)
+    assert report["kind"] == "postgresql"
+    assert report["store"].startswith("postgresql://postgres:***@")
+    assert report["file_mode"] is None
+    assert report["size_bytes"] > 0
+    assert report["events"] == events
+
+
+def test_doctor_reports_a_payload_that_no_longer_decodes(sqlite_url: str) -> None:
+    events = filled(sqlite_url)
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE stored_events SET state = 'garbage' WHERE rowid = 1")
+    result = doctor(sqlite_url)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[2] == f"events      {events} on 9 deals"
+    assert lines[4] == "chain       broken"
+    assert lines[-1].startswith("problem     chain broken: ")
