@@ -42,6 +42,13 @@ def forget(state: State, contact: str, rules_file: str | None) -> None:
             f"forgot {done.contact}: {done.events} event{plural} now read as "
             f"{ERASED_PREFIX}{done.key_id}; views rebuilt"
         )
+    if not done.scrubbed:
+        click.echo(
+            "warning: a session that is still open kept an old copy of the "
+            "destroyed key in the store's files; run forget again once it has "
+            "ended (docs/security.md)",
+            err=True,
+        )
     if done.plaintext:
         plural = "" if done.plaintext == 1 else "s"
         click.echo(

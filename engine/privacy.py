@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -159,7 +160,10 @@ class KeyTable(Protocol):
         """Add (contact_ref, key id, wrapped key) rows; existing refs win."""
         ...
 
-    def delete(self, ref: str) -> bool: ...
+    def delete(self, ref: str) -> bool:
+        """Delete a row and scrub its bytes from the store's files; False
+        when a concurrent reader kept an old copy in them for now."""
+        ...
 
 
 class SQLiteKeyTable:
@@ -223,13 +227,14 @@ class SQLiteKeyTable:
             try:
                 with conn.transaction(commit=True) as cursor:
                     cursor.execute(f"DELETE FROM {TABLE} WHERE contact_ref = ?", (ref,))
-                    deleted = bool(cursor.sqlite_cursor.rowcount)
                 with conn.cursor() as raw:
-                    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    # (busy, wal pages, pages checkpointed): busy when a
+                    # reader kept the checkpoint from finishing.
+                    busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             finally:
                 with conn.cursor() as raw:
                     raw.execute(f"PRAGMA secure_delete={int(was)}")
-        return deleted
+        return not busy
 
 
 class PostgresKeyTable:
@@ -301,17 +306,60 @@ class PostgresKeyTable:
             )
 
     def delete(self, ref: str) -> bool:
-        """Delete a row, then VACUUM the table so that the dead row version
-        holding the key is removed now rather than at some later vacuum."""
+        """Delete a row, then rewrite the table's file without it.
+
+        A plain VACUUM leaves a removed row's bytes in its page's free space,
+        so the table is rewritten (VACUUM FULL). A rewrite still copies the
+        row while a transaction that began before the delete is open, so it
+        waits up to the lock timeout for those to end first.
+        """
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._q("DELETE FROM {table} WHERE contact_ref = %s"), (ref,))
-            deleted = curs.rowcount > 0
-        if deleted:
-            # VACUUM cannot run in a transaction: the pool's connections
-            # are in autocommit mode outside ``transaction``.
-            with self.datastore.get_connection() as conn:
-                conn.execute(self._q("VACUUM {table}"))
-        return deleted
+            # The 32-bit form of the delete's transaction id, as xmin is shown.
+            curs.execute("SELECT mod(txid_current(), 4294967296)::text AS xid")
+            row = curs.fetchone()
+            assert row is not None
+            xid = row["xid"]
+        deadline = time.monotonic() + self.datastore.lock_timeout
+        # VACUUM cannot run in a transaction: the pool's connections are in
+        # autocommit mode outside ``transaction``.
+        with self.datastore.get_connection() as conn:
+            clear = self._older_readers_gone(conn, xid, deadline)
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)",
+                (f"{self.datastore.lock_timeout}s",),
+            )
+            try:
+                conn.execute(self._q("VACUUM FULL {table}"))
+            finally:
+                conn.execute("RESET lock_timeout")
+        return clear
+
+    @staticmethod
+    def _older_readers_gone(conn: Any, xid: str, deadline: float) -> bool:
+        """Wait until no session, prepared transaction or replication slot
+        of this database may still see rows deleted by transaction ``xid``."""
+        query = """
+            SELECT EXISTS (
+                SELECT 1 FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                  AND age(backend_xmin) >= age(%(xid)s::xid)
+                UNION ALL
+                SELECT 1 FROM pg_prepared_xacts
+                WHERE database = current_database()
+                  AND age(transaction) >= age(%(xid)s::xid)
+                UNION ALL
+                SELECT 1 FROM pg_replication_slots
+                WHERE age(xmin) >= age(%(xid)s::xid)
+            ) AS waiting
+        """
+        while True:
+            row = conn.execute(query, {"xid": xid}).fetchone()
+            if not row["waiting"]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
 
 def key_table(app: DealTrail) -> KeyTable:
@@ -464,19 +512,22 @@ class Privacy:
         self._shared[label] = aead
         return aead
 
-    def forget_key(self, contact: str) -> str | None:
-        """Destroy a contact's key; its key id, or None when it had none."""
+    def forget_key(self, contact: str) -> tuple[str | None, bool]:
+        """Destroy a contact's key: its key id (None when it had none) and
+        whether the store's files hold no copy of it any more. The files
+        are scrubbed even when there was no key, so running this again
+        clears a copy that a concurrent reader kept the last time."""
         ref = self.ref(contact)
         found = self.table.by_refs([ref]).get(ref)
+        scrubbed = self.table.delete(ref)
         if found is None:
-            return None
-        self.table.delete(ref)
+            return None, scrubbed
         key_id = found[0]
         self._by_contact.pop(contact, None)
         self._by_id[key_id] = None
         for label in [lb for lb in self._shared if key_id in lb.split("+")]:
             self._shared[label] = None
-        return key_id
+        return key_id, scrubbed
 
     # Imports: every key is written before the store's write lock is taken.
 
@@ -717,6 +768,9 @@ class Forgotten:
     key_id: str | None  # None: there was no key to destroy
     events: int  # events whose fields now read as erased
     plaintext: int  # events recorded before encryption that still name them
+    # False when a concurrent reader kept an old copy of the key's bytes in
+    # the store's files; forgetting again after it ends clears it.
+    scrubbed: bool = True
 
 
 def forget(app: DealTrail, contact: str, rules: RuleSet) -> Forgotten:
@@ -742,10 +796,9 @@ def _forget(app: DealTrail, contact: str, rules: RuleSet) -> Forgotten:
     found = privacy.table.by_refs([ref]).get(ref)
     key_id = None if found is None else found[0]
     events, plaintext = _count_mentions(app, contact, key_id)
-    if key_id is not None:
-        privacy.forget_key(contact)
+    _, scrubbed = privacy.forget_key(contact)
     app.update_views(rules, rebuild=True)
-    return Forgotten(contact, key_id, events, plaintext)
+    return Forgotten(contact, key_id, events, plaintext, scrubbed)
 
 
 def _count_mentions(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from psycopg import sql
 from cli.main import cli
 from engine.application import DealTrail
 from engine.errors import InputError, StoreError
-from engine.events import TouchpointCorrected
+from engine.events import TouchpointCorrected, normalise_contact
 from engine.privacy import TABLE, forget, new_master_key
 from engine.rules import load_rules
 from tests.conftest import Clock
@@ -365,6 +367,108 @@ def test_forget_leaves_no_copy_of_the_key_on_disk(store_url: str, clock: Clock) 
         # Read with the store still open: SQLite's -wal is not yet folded in.
         assert wrapped not in _on_disk(store_url)
         assert privacy.table.by_refs([ref]) == {}
+
+
+def _keys_newest_first(store: str) -> list[tuple[str, bytes]]:
+    """(contact_ref, wrapped key) rows, the row written last first: it sits
+    lowest in its page, where removing it leaves free space, not a gap that
+    the other rows close up."""
+    if store.startswith("sqlite"):
+        with closing(sqlite3.connect(store.removeprefix("sqlite:///"))) as conn:
+            query = f"SELECT contact_ref, wrapped_key FROM {TABLE} ORDER BY rowid DESC"
+            return [(r, bytes(w)) for r, w in conn.execute(query)]
+    base, _, schema = store.partition("?schema=")
+    with psycopg.connect(base) as pg:
+        query = sql.SQL("SELECT contact_ref, wrapped_key FROM {} ORDER BY ctid DESC")
+        rows = pg.execute(query.format(sql.Identifier(schema, TABLE))).fetchall()
+    return [(r, bytes(w)) for r, w in rows]
+
+
+def _fixture_contacts() -> set[str]:
+    found: set[str] = set()
+    for line in FIXTURE.read_bytes().splitlines():
+        event = orjson.loads(line)
+        found.update(c for c in [event.get("contact"), event.get("by")] if c)
+        found.update(event.get("participants", []))
+    return {normalise_contact(c) for c in found}
+
+
+@pytest.mark.usefixtures("key")
+def test_forget_scrubs_each_key_wherever_it_lies_in_the_file(
+    store_url: str, clock: Clock
+) -> None:
+    # A plain VACUUM would leave the newest row's bytes in its page.
+    with imported(store_url, clock) as app:
+        privacy = app.event_mapper.privacy
+        assert privacy is not None
+        by_ref = {privacy.ref(c): c for c in _fixture_contacts()}
+        # One more row holds a check value that tells a wrong master key.
+        rows = [(r, w) for r, w in _keys_newest_first(store_url) if r in by_ref]
+        assert len(rows) == len(by_ref) >= 2
+        for ref, wrapped in rows:
+            assert wrapped in _on_disk(store_url)
+            done = forget(app, by_ref[ref], load_rules(None))
+            assert done.scrubbed
+            assert wrapped not in _on_disk(store_url)
+        assert [r for r, _ in _keys_newest_first(store_url)] == ["-"]
+
+
+@contextmanager
+def _older_reader(store: str) -> Iterator[None]:
+    """A session whose snapshot began before what follows, and still sees it."""
+    if store.startswith("sqlite"):
+        with closing(sqlite3.connect(store.removeprefix("sqlite:///"))) as conn:
+            conn.execute("BEGIN")
+            conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+            yield
+            conn.rollback()
+        return
+    base, _, _ = store.partition("?schema=")
+    with psycopg.connect(base) as pg:
+        pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        pg.execute("SELECT 1").fetchone()
+        yield
+        pg.rollback()
+
+
+@pytest.mark.usefixtures("key")
+def test_forget_warns_when_an_open_session_keeps_a_copy_then_scrubs_again(
+    store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEALTRAIL_LOCK_TIMEOUT", "1")
+    with imported(store_url, clock) as app:
+        privacy = app.event_mapper.privacy
+        assert privacy is not None
+        ref = privacy.ref(GRETA)
+        wrapped = privacy.table.by_refs([ref])[ref][1]
+        with _older_reader(store_url):
+            done = forget(app, GRETA, load_rules(None))
+            assert done.key_id is not None
+            assert not done.scrubbed
+            # The warning is honest: the old copy really is still there.
+            assert wrapped in _on_disk(store_url)
+        again = forget(app, GRETA, load_rules(None))
+        assert again.key_id is None
+        assert again.scrubbed
+        assert wrapped not in _on_disk(store_url)
+
+
+@pytest.mark.usefixtures("key")
+def test_forget_command_prints_the_warning(sqlite_url: str) -> None:
+    ok(run(sqlite_url, "import", str(FIXTURE)))
+    with _older_reader(sqlite_url):
+        result = run(sqlite_url, "forget", GRETA, env={"DEALTRAIL_LOCK_TIMEOUT": "1"})
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"forgot {GRETA}: ")
+    assert result.stderr == (
+        "warning: a session that is still open kept an old copy of the destroyed "
+        "key in the store's files; run forget again once it has ended "
+        "(docs/security.md)\n"
+    )
+    result = run(sqlite_url, "forget", GRETA)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.startswith(f"{GRETA}: no key to destroy")
 
 
 def _deal_names(app: DealTrail, rules: Any) -> list[str]:
