@@ -379,8 +379,8 @@ def _keys_newest_first(store: str) -> list[tuple[str, bytes]]:
             return [(r, bytes(w)) for r, w in conn.execute(query)]
     base, _, schema = store.partition("?schema=")
     with psycopg.connect(base) as pg:
-        query = sql.SQL("SELECT contact_ref, wrapped_key FROM {} ORDER BY ctid DESC")
-        rows = pg.execute(query.format(sql.Identifier(schema, TABLE))).fetchall()
+        newest = sql.SQL("SELECT contact_ref, wrapped_key FROM {} ORDER BY ctid DESC")
+        rows = pg.execute(newest.format(sql.Identifier(schema, TABLE))).fetchall()
     return [(r, bytes(w)) for r, w in rows]
 
 
