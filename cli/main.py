@@ -403,11 +403,13 @@ def import_(
     verb = "would import" if dry_run else "imported"
     kinds = ", ".join(f"{n} {t}" for t, n in sorted(result.recorded.items()))
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(reading.skipped.items()))
+    kept = ", ".join(f"{n} {why}" for why, n in sorted(result.kept.items()))
     click.echo(
         f"{verb} {result.total_recorded} events"
         + (f" ({kinds})" if kinds else "")
         + f" on {len(result.new_deals)} new and {len(result.existing_deals)}"
         f" existing deals; {result.unchanged} already recorded"
+        + (f"; kept as first recorded: {kept}" if kept else "")
         + (f"; skipped {reading.skipped.total()} rows ({skipped})" if skipped else ""),
         err=True,
     )

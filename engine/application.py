@@ -168,6 +168,8 @@ class BatchResult:
 
     recorded: Counter[str] = field(default_factory=Counter)
     unchanged: int = 0
+    # Restated facts kept as first recorded, by what could not be carried.
+    kept: Counter[str] = field(default_factory=Counter)
     new_deals: set[str] = field(default_factory=set)
     existing_deals: set[str] = field(default_factory=set)
     errors: list[BatchError] = field(default_factory=list)
@@ -399,17 +401,28 @@ class DealTrail(Application[UUID]):
         deal = self._load(key)
         existed = deal.opened is not None
         for where, event in entries:
-            try:
-                stored = deal.decide(event, recorded_at)
-            except DomainError as e:
-                result.error_count += 1
-                if len(result.errors) < MAX_REPORTED_ERRORS:
-                    result.errors.append(BatchError(where, str(e)))
-                continue
-            if stored is None:
-                result.unchanged += 1
+            # A synced source's later export: edits become corrections.
+            restated = deal.restate(event, recorded_at) if existed else None
+            if restated is None:
+                decided: list[Event] = [event]
             else:
-                result.recorded[stored.type] += 1
+                decided = restated.events
+                if restated.kept is not None:
+                    result.kept[restated.kept] += 1
+                elif not decided:
+                    result.unchanged += 1
+            for one in decided:
+                try:
+                    stored = deal.decide(one, recorded_at)
+                except DomainError as e:
+                    result.error_count += 1
+                    if len(result.errors) < MAX_REPORTED_ERRORS:
+                        result.errors.append(BatchError(where, str(e)))
+                    break
+                if stored is None:
+                    result.unchanged += 1
+                else:
+                    result.recorded[stored.type] += 1
         if existed:
             result.existing_deals.add(key)
         elif deal.opened is not None:

@@ -11,16 +11,20 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from engine.errors import DomainError, UnknownDealError
 from engine.events import (
+    CORRECTABLE,
     CoachingNoteAdded,
     DealLost,
     DealOpened,
     DealReopened,
+    DealUpdated,
     DealWon,
     Event,
+    StageChanged,
     StakeholderJoined,
     StakeholderLeft,
     StakeholderPriorityNoted,
@@ -32,6 +36,13 @@ from engine.events import (
 from engine.persistence import Recorded
 
 _DEAL_NAMESPACE = uuid5(NAMESPACE_URL, "https://dealtrail.invalid/deal")
+
+# Sources whose later exports restate the facts of earlier ones, edits
+# included (see Deal.restate).
+SYNCED_SOURCES = ("salesforce:",)
+# DealOpened fields that a DealUpdated can carry forward.
+_UPDATABLE = ("name", "owner", "currency")
+REOPENED_IN_SOURCE = "Worked on again in the source after its close"
 
 
 def deal_id(key: str) -> UUID:
@@ -48,6 +59,18 @@ class _Touchpoint:
     digest: bytes
     logged: TouchpointLogged
     retracted: bool = False
+    # As it now stands, corrections applied.
+    current: TouchpointLogged | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Restated:
+    """How a restated fact is carried: the events to record instead (none
+    when it matches what stands) and, when some of it cannot be carried,
+    why it was kept as first recorded."""
+
+    events: list[Event]
+    kept: str | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +84,10 @@ class Deal:
     touchpoints: dict[str, _Touchpoint] = field(default_factory=dict)
     # Contact -> whether they are currently on the deal.
     stakeholders: dict[str, bool] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)
+    # The deal's current name, owner and currency (DealUpdated applied).
+    details: dict[str, str | None] = field(default_factory=dict)
+    _joined: dict[str, StakeholderJoined] = field(default_factory=dict)
     digests: set[bytes] = field(default_factory=set)
     pending: list[Recorded] = field(default_factory=list)
 
@@ -99,6 +126,115 @@ class Deal:
         self.pending.append(Recorded(self.id, self.version, stored))
         self._apply(stored, digest)
         return stored
+
+    def restate(self, event: Event, recorded_at: datetime) -> Restated | None:
+        """A synced source's later export restating a known fact with other
+        details, as the events the catalogue has for the change; None for
+        anything else, which ``decide`` judges as usual.
+
+        Edits made in the source after the facts were first imported become
+        a TouchpointCorrected, a DealUpdated (name, owner, currency) or a
+        StakeholderRoleChanged, dated when they became known (the import's
+        recording time). A closed deal whose stage changes after its close
+        is reopened at that change. Details the catalogue cannot change (an
+        account's or a contact's name, a contact's title, the opening
+        values, a closing's reason) are kept as first recorded.
+        """
+        source = event.source or ""
+        if self.opened is None or not source.startswith(SYNCED_SOURCES):
+            return None
+        if _digest(event) in self.digests:
+            return None
+        known = {"deal": self.key, "occurred_at": recorded_at, "source": source}
+        match event:
+            case DealOpened():
+                return self._restated_opening(event, known)
+            case TouchpointLogged() if event.touchpoint in self.touchpoints:
+                return self._restated_touchpoint(event, known)
+            case StakeholderJoined() if self.stakeholders.get(event.contact):
+                changes: list[Event] = []
+                if event.role != self.roles.get(event.contact):
+                    changes.append(
+                        StakeholderRoleChanged(
+                            **known, contact=event.contact, role=event.role
+                        )
+                    )
+                kept = None
+                if (event.name, event.title) != self.joined_as(event.contact):
+                    kept = "contacts' names or titles changed since they joined"
+                return Restated(changes, kept)
+            case DealWon() | DealLost():
+                status, since = self._status()
+                if status == _closing(event):
+                    return Restated([], "closings restated with other details")
+                if status != "open" and since < event.occurred_at:
+                    return Restated([self._reopened(event), event])
+            case StageChanged():
+                status, since = self._status()
+                if status != "open" and since < event.occurred_at:
+                    return Restated([self._reopened(event), event])
+        return None
+
+    def _status(self) -> tuple[str, datetime]:
+        """Open, won or lost after the last closing step, and since when."""
+        assert self.opened is not None
+        if not self.closings:
+            return "open", self.opened.occurred_at
+        at, _, step = max(self.closings)
+        return ("open" if step == "reopened" else step), at
+
+    def _reopened(self, by: Event) -> DealReopened:
+        return DealReopened(
+            deal=self.key,
+            occurred_at=by.occurred_at,
+            logged_at=by.logged_at,
+            source=by.source,
+            reason=REOPENED_IN_SOURCE,
+        )
+
+    def joined_as(self, contact: str) -> tuple[str | None, str | None]:
+        joined = self._joined.get(contact)
+        return (None, None) if joined is None else (joined.name, joined.title)
+
+    def _restated_opening(self, event: DealOpened, known: dict[str, Any]) -> Restated:
+        assert self.opened is not None
+        changes = {
+            name: getattr(event, name)
+            for name in _UPDATABLE
+            if getattr(event, name) is not None
+            and getattr(event, name) != self.details.get(name)
+        }
+        fixed = {*DealOpened.model_fields} - {*_UPDATABLE, *Event.PROVENANCE}
+        kept = None
+        if any(getattr(event, f) != getattr(self.opened, f) for f in fixed):
+            kept = "deals' accounts or opening values changed since they opened"
+        events: list[Event] = [DealUpdated(**known, **changes)] if changes else []
+        return Restated(events, kept)
+
+    def _restated_touchpoint(
+        self, event: TouchpointLogged, known: dict[str, Any]
+    ) -> Restated:
+        tp = self.touchpoints[event.touchpoint]
+        if tp.retracted:
+            return Restated([], "edits of retracted touchpoints")
+        now = tp.current or tp.logged
+        changes: dict[str, Any] = {}
+        if event.occurred_at != now.occurred_at:
+            changes["touchpoint_occurred_at"] = event.occurred_at
+        emptied = False
+        for name in CORRECTABLE[1:]:
+            value, was = getattr(event, name), getattr(now, name)
+            if value in (None, []):
+                # A correction cannot empty a field: the value stays.
+                emptied = emptied or was not in (None, [])
+            elif value != was:
+                changes[name] = value
+        fixes: list[Event] = []
+        if changes:
+            fixes.append(
+                TouchpointCorrected(**known, touchpoint=event.touchpoint, **changes)
+            )
+        return Restated(fixes, "touchpoints' fields emptied" if emptied else None)
 
     def collect_events(self) -> list[Recorded]:
         collected, self.pending = self.pending, []
@@ -190,18 +326,41 @@ class Deal:
         match event:
             case DealOpened():
                 self.opened = event
+                self.details = {name: getattr(event, name) for name in _UPDATABLE}
+            case DealUpdated():
+                for name in _UPDATABLE:
+                    if getattr(event, name) is not None:
+                        self.details[name] = getattr(event, name)
             case TouchpointLogged():
                 self.touchpoints[event.touchpoint] = _Touchpoint(digest, event)
+            case TouchpointCorrected():
+                tp = self.touchpoints[event.touchpoint]
+                tp.current = _corrected(tp.current or tp.logged, event)
             case TouchpointRetracted():
                 self.touchpoints[event.touchpoint].retracted = True
             case StakeholderJoined():
                 self.stakeholders[event.contact] = True
+                self.roles[event.contact] = event.role
+                self._joined.setdefault(event.contact, event)
+            case StakeholderRoleChanged():
+                self.roles[event.contact] = event.role
             case StakeholderLeft():
                 self.stakeholders[event.contact] = False
             case DealWon() | DealLost() | DealReopened():
                 self.closings.append((event.occurred_at, self.version, _closing(event)))
             case _:
                 pass
+
+
+def _corrected(now: TouchpointLogged, fix: TouchpointCorrected) -> TouchpointLogged:
+    changes = {
+        name: getattr(fix, name)
+        for name in CORRECTABLE[1:]
+        if getattr(fix, name) is not None
+    }
+    if fix.touchpoint_occurred_at is not None:
+        changes["occurred_at"] = fix.touchpoint_occurred_at
+    return now.model_copy(update=changes)
 
 
 def _differences(old: TouchpointLogged, new: TouchpointLogged) -> str:

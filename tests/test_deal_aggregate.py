@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from engine.deal import Deal, deal_id
+from engine.deal import Deal, Restated, deal_id
 from engine.errors import DomainError, UnknownDealError
 from engine.events import (
     CoachingNoteAdded,
@@ -225,3 +225,79 @@ def test_decided_events_carry_the_recording_time() -> None:
     assert stored is not None
     assert stored.recorded_at == NOW
     assert stored.known_at == NOW
+
+
+# A synced source's later export restating known facts
+
+SYNCED = "salesforce:Task/00T1"
+
+
+def test_only_a_synced_sources_restatements_are_carried() -> None:
+    deal = open_deal()
+    deal.decide(touch("t1", summary="first"), NOW)
+    # A native line restating the touch with other details is refused.
+    assert deal.restate(touch("t1", summary="second"), NOW) is None
+    with pytest.raises(DomainError, match="record a correction instead"):
+        deal.decide(touch("t1", summary="second"), NOW)
+    restated = deal.restate(touch("t1", summary="second", source=SYNCED), NOW)
+    assert restated is not None
+    (fix,) = restated.events
+    assert isinstance(fix, TouchpointCorrected)
+    assert (fix.summary, fix.occurred_at, fix.logged_at) == ("second", NOW, None)
+    assert restated.kept is None
+
+
+def test_a_restatement_is_compared_with_the_touch_as_corrected() -> None:
+    deal = open_deal()
+    deal.decide(touch("t1", summary="first", source=SYNCED), NOW)
+    again = touch("t1", summary="second", source=SYNCED)
+    restated = deal.restate(again, NOW)
+    assert restated is not None
+    for fix in restated.events:
+        deal.decide(fix, NOW)
+    # The same later export once more: nothing left to carry.
+    assert deal.restate(again, NOW) == (Restated([]))
+    retracted = TouchpointRetracted(
+        deal="ACME-1", occurred_at=NOW, touchpoint="t1", reason="duplicate"
+    )
+    deal.decide(retracted, NOW)
+    kept = deal.restate(touch("t1", summary="third", source=SYNCED), NOW)
+    assert kept == Restated([], "edits of retracted touchpoints")
+
+
+def test_a_closed_deal_reopens_at_a_synced_stage_change_after_its_close() -> None:
+    deal = open_deal()
+    deal.decide(lost(source=SYNCED), NOW)
+    at_close = stage("negotiation", occurred_at=lost().occurred_at, source=SYNCED)
+    assert deal.restate(at_close, NOW) is None
+    later = stage("negotiation", occurred_at="2026-04-02T10:00:00+02:00", source=SYNCED)
+    restated = deal.restate(later, NOW)
+    assert restated is not None
+    reopened, same = restated.events
+    assert isinstance(reopened, DealReopened)
+    assert reopened.occurred_at == later.occurred_at
+    assert same is later
+    for event in restated.events:
+        deal.decide(event, NOW)
+    # Lost again, with a reason edited since: kept as first recorded.
+    deal.decide(lost(occurred_at="2026-04-09T10:00:00+02:00", source=SYNCED), NOW)
+    edited = lost(
+        occurred_at="2026-04-09T10:00:00+02:00", reason="budget", source=SYNCED
+    )
+    assert deal.restate(edited, NOW) == Restated(
+        [], "closings restated with other details"
+    )
+
+
+def test_a_role_edited_in_place_is_a_role_change_and_new_details_are_kept() -> None:
+    deal = open_deal()
+    deal.decide(
+        joined("dana@acme.example", "influencer", title="CTO", source=SYNCED), NOW
+    )
+    edited = joined("dana@acme.example", "decision_maker", title="CEO", source=SYNCED)
+    restated = deal.restate(edited, NOW)
+    assert restated is not None
+    (change,) = restated.events
+    assert isinstance(change, StakeholderRoleChanged)
+    assert change.role == "decision_maker"
+    assert restated.kept == "contacts' names or titles changed since they joined"

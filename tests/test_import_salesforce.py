@@ -668,3 +668,178 @@ def test_a_file_that_is_not_a_folder_is_no_salesforce_export(
     assert fails(invoke(store, "import", "--from", "salesforce", str(path))) == [
         f"error: {path}: not a folder of Salesforce CSV files"
     ]
+
+
+# A later export of the same org
+
+
+def later_export(export: Path) -> None:
+    """Edits made in Salesforce after the first export, and one new task."""
+    opportunities = export / "Opportunity.csv"
+    set_cell(opportunities, 4, "Name", "Meridian Health - scheduling rollout")
+    set_cell(opportunities, 4, "OwnerId", "0055g00000Usr02AAA")
+    set_cell(opportunities, 2, "LossReason", "Went with the incumbent.")
+    # Lost on 12 June, worked on again and won at the end of the month.
+    for column, value in {
+        "StageName": "Closed Won",
+        "IsWon": "true",
+        "CloseDate": "2026-06-30",
+        "Probability": "100",
+    }.items():
+        set_cell(opportunities, 5, column, value)
+    history = export / "OpportunityHistory.csv"
+    edit_row_copy(
+        history,
+        17,
+        Id="0085g00000His18AAA",
+        CreatedDate="2026-06-20T09:00:00.000Z",
+        StageName="Negotiation",
+        CloseDate="2026-06-30",
+    )
+    edit_row_copy(
+        history,
+        17,
+        Id="0085g00000His19AAA",
+        CreatedDate="2026-06-30T15:00:00.000Z",
+        StageName="Closed Won",
+        CloseDate="2026-06-30",
+    )
+    tasks = export / "Task.csv"
+    set_cell(
+        tasks, 4, "Subject", "Discovery call with Ingrid: 4 sites, 2 audits a year"
+    )
+    set_cell(tasks, 4, "CallDurationInSeconds", "1800")
+    edit_row_copy(
+        tasks, 4, Id="00T5g00000Tsk99AAA", CreatedDate="2026-01-21T08:00:00.000Z"
+    )
+    events = export / "Event.csv"
+    for column in ("ActivityDateTime", "StartDateTime"):
+        set_cell(events, 2, column, "2026-01-28T09:00:00.000Z")
+    set_cell(events, 2, "EndDateTime", "2026-01-28T10:30:00.000Z")
+    set_cell(export / "Contact.csv", 3, "Title", "Chief Financial Officer")
+    set_cell(export / "OpportunityContactRole.csv", 9, "Role", "Decision Maker")
+
+
+LATER = (
+    "imported 10 events (1 DealReopened, 2 DealUpdated, 1 DealWon, "
+    "2 StageChanged, 1 StakeholderRoleChanged, 2 TouchpointCorrected, "
+    "1 TouchpointLogged) on 0 new and 4 existing deals; 52 already recorded; "
+    "kept as first recorded: 1 closings restated with other details, "
+    "1 contacts' names or titles changed since they joined; skipped 4 rows"
+)
+# What a deal list says of a deal, apart from when and how it was evaluated.
+DEAL_FACTS = [
+    "name",
+    "account",
+    "owner",
+    "stage",
+    "status",
+    "amount",
+    "currency",
+    "expected_close",
+    "close_date_slips",
+    "closed_at",
+    "last_touch_at",
+    "breaches",
+    "distinct_contacts",
+]
+
+
+def deal_facts(store: Path) -> dict[str, dict[str, Any]]:
+    listed = json.loads(invoke(store, "deal", "list", "--format", "json").stdout)
+    return {d["deal"]: {f: d[f] for f in DEAL_FACTS} for d in listed["deals"]}
+
+
+def recorded(store: Path) -> list[dict[str, Any]]:
+    """The store's events in store order, without their times, each with
+    its deal version."""
+    out = invoke(store, "export", "events", "--ndjson").stdout
+    found = []
+    for line in map(json.loads, out.splitlines()):
+        event = dict(line["event"], version=line["version"])
+        event.pop("occurred_at")
+        found.append(event)
+    return found
+
+
+def test_a_later_export_carries_edits_as_corrections(
+    export: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store.db"
+    succeeds(invoke(store, "import", str(export)))
+    before = recorded(store)
+    later_export(export)
+    assert succeeds(invoke(store, "import", str(export))).startswith(LATER)
+    after = recorded(store)
+    added = [{k: v for k, v in e.items() if k != "version"} for e in after]
+    added = [e for e, full in zip(added, after, strict=True) if full not in before]
+    corrections = [e for e in added if e["type"] != "TouchpointLogged"]
+    assert [e for e in corrections if e["deal"] != LOST_SILENTLY] == [
+        {
+            "deal": LOST,
+            "duration_minutes": 30,
+            "source": "salesforce:Task/00T5g00000Tsk03AAA",
+            "summary": "Discovery call with Ingrid: 4 sites, 2 audits a year",
+            "touchpoint": "00T5g00000Tsk03AAA",
+            "type": "TouchpointCorrected",
+        },
+        {
+            "deal": LOST,
+            "source": "salesforce:Event/00U5g00000Evt01AAA",
+            "touchpoint": "00U5g00000Evt01AAA",
+            "touchpoint_occurred_at": "2026-01-28T09:00:00Z",
+            "type": "TouchpointCorrected",
+        },
+        {
+            "deal": OPEN,
+            "name": "Meridian Health - scheduling rollout",
+            "owner": "Marc Vidal",
+            "source": f"salesforce:Opportunity/{OPEN}",
+            "type": "DealUpdated",
+        },
+        {
+            "contact": "tom.okafor@meridianhealth.example",
+            "deal": OPEN,
+            "role": "decision_maker",
+            "source": "salesforce:OpportunityContactRole/00K5g00000Ocr08AAA",
+            "type": "StakeholderRoleChanged",
+        },
+    ]
+    reopened = [e["type"] for e in added if e["deal"] == LOST_SILENTLY]
+    assert reopened == [
+        "StageChanged",  # into Closed Lost, no longer the final stage
+        "DealReopened",
+        "StageChanged",
+        "DealUpdated",
+        "DealWon",
+    ]
+    # Importing it again adds nothing; what cannot be carried is said again.
+    again = succeeds(invoke(store, "import", str(export)))
+    assert again.startswith(
+        "imported 0 events on 0 new and 4 existing deals; 61 already recorded; "
+        "kept as first recorded: 1 closings restated"
+    )
+    # The deals now stand as a fresh import of the later export has them.
+    fresh = tmp_path / "fresh.db"
+    succeeds(invoke(fresh, "import", str(export)))
+    assert deal_facts(store) == deal_facts(fresh)
+    assert deal_facts(store)[LOST_SILENTLY]["status"] == "won"
+
+
+def test_what_a_later_export_cannot_carry_is_kept_as_first_recorded(
+    export: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store.db"
+    succeeds(invoke(store, "import", str(export)))
+    before = store_state(store)
+    set_cell(export / "Account.csv", 2, "Name", "Ålesund Seafood AS")
+    set_cell(export / "Contact.csv", 2, "Title", "Director of Logistics")
+    set_cell(export / "Task.csv", 4, "Subject", "")
+    line = succeeds(invoke(store, "import", str(export)))
+    assert line.startswith(
+        "imported 0 events on 0 new and 4 existing deals; 55 already recorded; "
+        "kept as first recorded: 1 contacts' names or titles changed since they "
+        "joined, 2 deals' accounts or opening values changed since they opened, "
+        "1 touchpoints' fields emptied; skipped 4 rows"
+    )
+    assert store_state(store) == before
