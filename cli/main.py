@@ -320,9 +320,14 @@ def _choice(values: type[Any]) -> click.Choice[str]:
 def init(state: State) -> None:
     """Create the store (tables, and the SQLite file) if it does not exist.
 
+    With DEALTRAIL_KEY or DEALTRAIL_KEY_FILE set, encryption at rest is
+    turned on for the store (as its first write with a key would).
+
     Example: dealtrail --store sqlite:///pipeline.db init
     """
     app = state.app(create=True)
+    if app.event_mapper.privacy is not None:
+        app.event_mapper.privacy.start()
     click.echo(f"store ready: {app.config.display} ({app.position()} events)", err=True)
 
 

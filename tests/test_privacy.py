@@ -178,14 +178,6 @@ def test_a_dry_run_stores_no_contact_key(sqlite_url: str, tmp_path: Path) -> Non
     assert _key_rows(sqlite_url) == 4  # the check, Greta, Otto, someone@else
 
 
-def _key_rows(store: str) -> int:
-    import sqlite3
-
-    with sqlite3.connect(store.removeprefix("sqlite:///")) as db:
-        (count,) = db.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
-        return int(count)
-
-
 # Keys: missing, wrong, malformed
 
 
@@ -205,6 +197,49 @@ def test_an_encrypted_store_without_its_key_is_refused_in_one_line(
     # Nor may plain events be added to it.
     line = one_line_error(run(sqlite_url, "import", str(FIXTURE), env=unset))
     assert "is encrypted" in line
+
+
+@pytest.mark.usefixtures("no_key")
+def test_reading_a_plain_store_with_a_key_set_leaves_it_plain(sqlite_url: str) -> None:
+    ok(run(sqlite_url, "import", str(FIXTURE)))
+    key = {"DEALTRAIL_KEY": new_master_key()}
+    for command in (
+        ["timeline", "FIX-1"],
+        ["deal", "list"],
+        ["verify"],
+        ["export", "events"],
+        ["import", "--dry-run", str(FIXTURE)],
+        ["forget", GRETA],
+    ):
+        result = run(sqlite_url, *command, env=key)
+        assert result.exit_code == 0, (command, result.stderr)
+    assert _key_rows(sqlite_url) is None
+    # Still plain: no key needed.
+    ok(run(sqlite_url, "timeline", "FIX-1"))
+    # The first write with a key turns encryption on.
+    ok(
+        run(
+            sqlite_url,
+            *["log", "FIX-1", "--channel", "email", "--direction", "outbound"],
+            *["--with", GRETA, "--at", "2026-03-02T10:00:00+01:00"],
+            env=key,
+        )
+    )
+    assert _key_rows(sqlite_url) == 2
+    line = one_line_error(run(sqlite_url, "timeline", "FIX-1"))
+    assert line.endswith(
+        "is encrypted; set DEALTRAIL_KEY or DEALTRAIL_KEY_FILE to its key"
+    )
+
+
+def _key_rows(store: str) -> int | None:
+    """Rows of the key table, or None when there is none."""
+    with closing(sqlite3.connect(store.removeprefix("sqlite:///"))) as db:
+        try:
+            (count,) = db.execute(f"SELECT count(*) FROM {TABLE}").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return int(count)
 
 
 @pytest.mark.usefixtures("no_key")
@@ -414,8 +449,9 @@ def test_forget_scrubs_each_key_wherever_it_lies_in_the_file(
 
 
 @contextmanager
-def _older_reader(store: str) -> Iterator[None]:
-    """A session whose snapshot began before what follows, and still sees it."""
+def _older_reader(store: str, reads_keys: bool = True) -> Iterator[None]:
+    """A session whose snapshot began before what follows, and still sees it;
+    reading the key table, it also holds a lock that a rewrite waits for."""
     if store.startswith("sqlite"):
         with closing(sqlite3.connect(store.removeprefix("sqlite:///"))) as conn:
             conn.execute("BEGIN")
@@ -423,10 +459,14 @@ def _older_reader(store: str) -> Iterator[None]:
             yield
             conn.rollback()
         return
-    base, _, _ = store.partition("?schema=")
+    base, _, schema = store.partition("?schema=")
     with psycopg.connect(base) as pg:
         pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        pg.execute("SELECT 1").fetchone()
+        if reads_keys:
+            table = sql.Identifier(schema, TABLE)
+            pg.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+        else:
+            pg.execute("SELECT 1").fetchone()
         yield
         pg.rollback()
 
@@ -436,21 +476,29 @@ def test_forget_warns_when_an_open_session_keeps_a_copy_then_scrubs_again(
     store_url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEALTRAIL_LOCK_TIMEOUT", "1")
+    # On PostgreSQL an old snapshot alone keeps the row in a rewrite, and a
+    # reader of the key table also holds off the rewrite's lock.
+    cases = [(GRETA, True)]
+    if not store_url.startswith("sqlite"):
+        cases.append((OTTO, False))
     with imported(store_url, clock) as app:
         privacy = app.event_mapper.privacy
         assert privacy is not None
-        ref = privacy.ref(GRETA)
-        wrapped = privacy.table.by_refs([ref])[ref][1]
-        with _older_reader(store_url):
-            done = forget(app, GRETA, load_rules(None))
-            assert done.key_id is not None
-            assert not done.scrubbed
-            # The warning is honest: the old copy really is still there.
-            assert wrapped in _on_disk(store_url)
-        again = forget(app, GRETA, load_rules(None))
-        assert again.key_id is None
-        assert again.scrubbed
-        assert wrapped not in _on_disk(store_url)
+        for contact, reads_keys in cases:
+            ref = privacy.ref(contact)
+            wrapped = privacy.table.by_refs([ref])[ref][1]
+            with _older_reader(store_url, reads_keys):
+                # The key is destroyed and the views rebuilt even so.
+                done = forget(app, contact, load_rules(None))
+                assert done.key_id is not None
+                assert not done.scrubbed
+                assert privacy.table.by_refs([ref]) == {}
+                # The warning is honest: the old copy really is still there.
+                assert wrapped in _on_disk(store_url)
+            again = forget(app, contact, load_rules(None))
+            assert again.key_id is None
+            assert again.scrubbed
+            assert wrapped not in _on_disk(store_url)
 
 
 @pytest.mark.usefixtures("key")
@@ -547,7 +595,7 @@ def test_errors_are_dealtrail_errors(sqlite_url: str, monkeypatch: Any) -> None:
     with pytest.raises(InputError):
         DealTrail(sqlite_url)
     monkeypatch.setenv("DEALTRAIL_KEY", new_master_key())
-    DealTrail(sqlite_url).close()
+    ok(run(sqlite_url, "init"))
     monkeypatch.setenv("DEALTRAIL_KEY", new_master_key())
     with pytest.raises(StoreError):
         DealTrail(sqlite_url)
