@@ -586,9 +586,10 @@ class DealTrail(Application[UUID]):
         rules: RuleSet,
         at: datetime | None,
         as_known_at: datetime | None,
+        now: datetime | None = None,
     ) -> Audit:
         timeline = self._timeline(key, as_known_at=as_known_at)
-        evaluated_at = at or default_evaluation_time(timeline, self._now())
+        evaluated_at = at or default_evaluation_time(timeline, now or self._now())
         context = self._account_context(
             key, timeline.opened.account, as_known_at, rules
         )
@@ -606,20 +607,23 @@ class DealTrail(Application[UUID]):
         since: date | None = None,
         owner: str | None = None,
         account: str | None = None,
+        at: datetime | None = None,
         as_known_at: datetime | None = None,
     ) -> Analysis[list[Audit]]:
-        """Audits of every deal matching the filters, by deal key; a deal not
-        yet opened as known at ``as_known_at`` is left out."""
+        """Audits of every deal matching the filters, by deal key, each as
+        ``audit`` gives it; open deals are audited at one ``now``. A deal not
+        yet opened at ``at``, or as known at ``as_known_at``, is left out."""
         listed = self.summaries(rules, status=status, owner=owner, account=account)
+        now = self._now()
         audits = []
         for summary in listed.result:
             closed = summary.closed_at
             if since is not None and (closed is None or closed.date() < since):
                 continue
             try:
-                audits.append(self._audit(summary.deal, rules, None, as_known_at))
+                audits.append(self._audit(summary.deal, rules, at, as_known_at, now))
             except InputError:
-                if as_known_at is None:
+                if as_known_at is None and at is None:
                     raise
                 # Not yet opened in that view of the record, as other
                 # whole-store queries leave such deals out.

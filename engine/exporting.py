@@ -130,14 +130,8 @@ def _check(form: ExportFormat, query: ExportQuery) -> None:
     selecting = [_option(n) for n in given if n in _SELECTION]
     if query.deal is not None and selecting:
         raise InputError(f"--deal exports one deal; leave out {', '.join(selecting)}")
-    if form.kind == "audit":
-        if query.at is not None and query.deal is None:
-            raise InputError(
-                "--at goes with --deal; otherwise each deal is audited at its "
-                "close (an open one now)"
-            )
-        if query.lost and query.status not in (None, "lost"):
-            raise InputError(f"--lost and --status {query.status} contradict")
+    if form.kind == "audit" and query.lost and query.status not in (None, "lost"):
+        raise InputError(f"--lost and --status {query.status} contradict")
 
 
 # What a builder returns: the position, what the kind adds to the head, items.
@@ -197,10 +191,12 @@ def _deals(app: DealTrail, query: ExportQuery, rules: RuleSet) -> Built:
 def _opened_by(app: DealTrail, summary: DealSummary, at: datetime) -> bool:
     """Whether the deal had opened by ``at``. A deal whose latest event is
     no later opened before it, so only the others' histories are read."""
-    if summary.evaluated_at <= at:
-        return True
+    return summary.evaluated_at <= at or _opened_by_key(app, summary.deal, at)
+
+
+def _opened_by_key(app: DealTrail, key: str, at: datetime) -> bool:
     try:
-        prepare(app.history(summary.deal), as_of=at)
+        prepare(app.history(key), as_of=at)
     except ValueError:
         return False
     return True
@@ -265,7 +261,12 @@ def _analysis(projection: Callable[..., Any]) -> OneDeal:
 def _replay_one(
     app: DealTrail, query: ExportQuery, rules: RuleSet, key: str
 ) -> Analysis[Any]:
-    return app.replay(key, rules, until=query.as_of, as_known_at=query.as_known_at)
+    analysis = app.replay(
+        key, rules, until=query.as_of, as_known_at=query.as_known_at
+    )
+    if query.as_of is not None and not _opened_by_key(app, key, query.as_of):
+        raise InputError(f"deal {key!r} had not been opened at that time")
+    return analysis
 
 
 def _audit(app: DealTrail, query: ExportQuery, rules: RuleSet) -> Built:
@@ -279,6 +280,7 @@ def _audit(app: DealTrail, query: ExportQuery, rules: RuleSet) -> Built:
             since=query.since,
             owner=query.owner,
             account=query.account,
+            at=query.at,
             as_known_at=query.as_known_at,
         )
         audits, position = sorted(many.result, key=lambda a: a.deal), many.position
