@@ -261,9 +261,7 @@ def _analysis(projection: Callable[..., Any]) -> OneDeal:
 def _replay_one(
     app: DealTrail, query: ExportQuery, rules: RuleSet, key: str
 ) -> Analysis[Any]:
-    analysis = app.replay(
-        key, rules, until=query.as_of, as_known_at=query.as_known_at
-    )
+    analysis = app.replay(key, rules, until=query.as_of, as_known_at=query.as_known_at)
     if query.as_of is not None and not _opened_by_key(app, key, query.as_of):
         raise InputError(f"deal {key!r} had not been opened at that time")
     return analysis
