@@ -127,7 +127,8 @@ def export(
             Path(out),
             lambda stream: writer(prepare(state.app(), kind, query, rules), stream),
         )
-        click.echo(f"exported {count} {kind} items to {out}", err=True)
+        items = "item" if count == 1 else "items"
+        click.echo(f"exported {count} {items} ({kind}) to {out}", err=True)
         return
     prepared = prepare(state.app(), kind, query, rules)
     try:

@@ -409,13 +409,19 @@ def import_(
     kinds = ", ".join(f"{n} {t}" for t, n in sorted(result.recorded.items()))
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(reading.skipped.items()))
     kept = ", ".join(f"{n} {why}" for why, n in sorted(result.kept.items()))
+    total = result.total_recorded
     click.echo(
-        f"{verb} {result.total_recorded} events"
+        f"{verb} {total} event{'' if total == 1 else 's'}"
         + (f" ({kinds})" if kinds else "")
         + f" on {len(result.new_deals)} new and {len(result.existing_deals)}"
         f" existing deals; {result.unchanged} already recorded"
         + (f"; kept as first recorded: {kept}" if kept else "")
-        + (f"; skipped {reading.skipped.total()} rows ({skipped})" if skipped else ""),
+        + (
+            f"; skipped {reading.skipped.total()} "
+            f"row{'' if reading.skipped.total() == 1 else 's'} ({skipped})"
+            if skipped
+            else ""
+        ),
         err=True,
     )
 

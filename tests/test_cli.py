@@ -1118,7 +1118,7 @@ def test_import_dry_run_on_a_missing_store_reports_what_it_would_do(
 ) -> None:
     write_lines(in_tmp / "deals.jsonl", B_OPEN)
     assert message(invoke(in_tmp / "s.db", "import", "--dry-run", "deals.jsonl")) == (
-        "would import 1 events (1 DealOpened) on 1 new and 0 existing deals; "
+        "would import 1 event (1 DealOpened) on 1 new and 0 existing deals; "
         "0 already recorded"
     )
 

@@ -338,7 +338,7 @@ def test_the_cli_writes_what_the_engine_writes(
     args = ["--store", store, "export", "gaps", "--at", "2026-11-30T12:00:00Z"]
     first = runner.invoke(cli, [*args, "--out", str(target)])
     assert first.exit_code == 0, first.stderr
-    assert f"exported {len(app.deal_keys())} gaps items" in first.stderr
+    assert f"exported {len(app.deal_keys())} items (gaps)" in first.stderr
     written = target.read_bytes()
     second = runner.invoke(cli, args)
     assert second.stdout_bytes == written
