@@ -326,8 +326,7 @@ def init(state: State) -> None:
     Example: dealtrail --store sqlite:///pipeline.db init
     """
     app = state.app(create=True)
-    if app.event_mapper.privacy is not None:
-        app.event_mapper.privacy.start()
+    app.start_encryption()
     click.echo(f"store ready: {app.config.display} ({app.position()} events)", err=True)
 
 

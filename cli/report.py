@@ -6,6 +6,11 @@ command runs. cli.main loads this module when the command is first asked for.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,9 +110,10 @@ def report(
             owner=owner,
             account=account,
         )
-    # Everything is rendered before anything is written.
-    for path, content in files:
-        _write(path, content)
+    # Everything is rendered before anything is written, and then every
+    # file is written or none is.
+    _write_all(files, folder=Path(out) if key is None and out is not None else None)
+    for path, _ in files:
         click.echo(f"wrote {path}", err=True)
 
 
@@ -120,6 +126,7 @@ def _one(
     out: str | None,
     png: str | None,
 ) -> list[tuple[Path, bytes]]:
+    from engine.errors import InputError
     from engine.report.html import render_page
 
     files = []
@@ -127,6 +134,8 @@ def _one(
         _check_file(Path(out), "--out")
     if png is not None:
         _check_file(Path(png), "--png")
+    if out is not None and png is not None and _same(Path(out), Path(png)):
+        raise InputError("--out and --png name the same file")
     audited = app.audit(key, rules, at=at, as_known_at=known)
     built = _build(app, key, rules, audited.result.meta.evaluated_at, known)
     if out is not None:
@@ -157,8 +166,12 @@ def _lost(
         render_page,
     )
 
+    # The folder may be new (it is made when the pages are written), but the
+    # folder it goes in must exist: a mistyped path makes no folders.
     if folder.exists() and not folder.is_dir():
         raise InputError(f"--out: {folder} is a file, not a folder")
+    if not folder.exists():
+        _check_parent(folder, "--out")
     audits = app.audits(
         rules, since=since, owner=owner, account=account, as_known_at=known
     )
@@ -202,19 +215,139 @@ def _check_file(path: Path, option: str) -> None:
 
     if path.is_dir():
         raise InputError(f"{option}: {path} is a folder; give a file name")
-    if not path.parent.is_dir():
-        raise InputError(f"{option}: folder {path.parent} does not exist")
+    _check_parent(path, option)
 
 
-def _write(path: Path, content: bytes) -> None:
-    """Write ``content`` whole or not at all, as exports are: a new file is
-    private to its owner (pages name contacts), a replaced one keeps its
-    permissions."""
+def _check_parent(path: Path, option: str) -> None:
     from engine.errors import InputError
-    from engine.exporting import write_atomically
 
+    parent = path.parent
+    if parent.is_dir():
+        return
+    if parent.exists():
+        raise InputError(f"{option}: {parent} is a file, not a folder")
+    raise InputError(f"{option}: folder {parent} does not exist")
+
+
+def _same(one: Path, other: Path) -> bool:
+    return one.resolve() == other.resolve()
+
+
+_NOTHING = "; nothing was written"
+
+
+def _write_all(files: list[tuple[Path, bytes]], *, folder: Path | None) -> None:
+    """Write every file or none, making ``folder`` first if it is missing
+    (its parent was checked to exist).
+
+    Each file is first written whole to a temporary file beside it (private
+    to its owner, or with the mode of the file it replaces), and only once
+    all are written are they moved into place. If any step fails, the
+    temporary files are removed, files already moved are put back as they
+    were (the old ones were kept as hard links, or copies) and a folder made
+    here is removed again: a failed command changes nothing on disk.
+    """
+    from engine.errors import InputError
+
+    for path, _ in files:
+        if path.is_dir():
+            raise InputError(f"cannot write {path}: it is a folder{_NOTHING}")
+    made = False
+    if folder is not None and not folder.is_dir():
+        try:
+            folder.mkdir()
+        except OSError as e:
+            raise InputError(
+                f"--out: cannot make folder {folder}: {e.strerror or e}"
+            ) from None
+        made = True
+    staged: list[tuple[Path, Path]] = []  # (temporary file, target)
+    kept: dict[Path, Path] = {}  # target -> its old content, until success
+    placed: list[Path] = []
+    current = files[0][0] if files else Path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
-    write_atomically(path, lambda stream: stream.write(content))
+        for path, content in files:
+            current = path
+            staged.append((_stage(path, content), path))
+        for _, path in staged:
+            current = path
+            if path.exists() or path.is_symlink():
+                kept[path] = _keep(path)
+        for temporary, path in staged:
+            current = path
+            os.replace(temporary, path)
+            placed.append(path)
+    except BaseException as e:
+        for path in reversed(placed):
+            with contextlib.suppress(OSError):
+                if path in kept:
+                    os.replace(kept.pop(path), path)
+                else:
+                    path.unlink()
+        for temporary, _ in staged:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+        for old in kept.values():
+            with contextlib.suppress(OSError):
+                old.unlink(missing_ok=True)
+        if made and folder is not None:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(e, OSError):
+            reason = e.strerror or e
+            raise InputError(f"cannot write {current}: {reason}{_NOTHING}") from e
+        raise
+    for old in kept.values():
+        with contextlib.suppress(OSError):
+            old.unlink(missing_ok=True)
+
+
+def _stage(path: Path, content: bytes) -> Path:
+    """``content`` in a new temporary file beside ``path``, synced, with the
+    mode ``path`` has (a new file is 0600: pages name contacts)."""
+    try:
+        mode: int | None = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = None
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed by the caller
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    temporary = Path(handle.name)
+    try:
+        with handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            temporary.chmod(mode)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return temporary
+
+
+def _keep(path: Path) -> Path:
+    """A second name for ``path``'s current file (a hard link, else a
+    private copy), to put it back if the command fails after replacing it."""
+    linked = True
+    while True:
+        old = path.with_name(f".{path.name}.{secrets.token_hex(6)}.old")
+        try:
+            if linked:
+                os.link(path, old, follow_symlinks=False)
+            elif path.is_symlink():
+                os.symlink(os.readlink(path), old)
+            else:
+                # Made private before a byte is copied, then given the mode.
+                descriptor = os.open(old, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.close(descriptor)
+                shutil.copyfile(path, old)
+                shutil.copymode(path, old)
+            return old
+        except FileExistsError:
+            continue
+        except OSError:
+            if not linked:
+                old.unlink(missing_ok=True)
+                raise
+            linked = False  # a file system without hard links

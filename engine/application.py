@@ -451,7 +451,17 @@ class DealTrail(Application[UUID]):
         return Deal.replay(key, self._history(key))
 
     def _history(self, key: str) -> Iterator[Recorded]:
-        for recorded in self.events.get(deal_id(key)):
+        for stored in self.recorder.select_events(deal_id(key)):
+            try:
+                recorded = self.mapper.to_domain_event(stored)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                # Changed outside dealtrail (privacy's own StoreError passes).
+                raise StoreError(
+                    f"store {self.config.display}: the stored event at position "
+                    f"{stored.originator_version} of deal {key!r} cannot be "
+                    "decoded (damaged or changed outside dealtrail); run: "
+                    "dealtrail verify"
+                ) from None
             assert isinstance(recorded, Recorded)
             yield recorded
 
@@ -717,6 +727,15 @@ class DealTrail(Application[UUID]):
         )
 
     @_translating
+    def start_encryption(self) -> bool:
+        """With a master key set, turn encryption at rest on for the store
+        now rather than at its first write; whether it is on."""
+        privacy = self.event_mapper.privacy
+        if privacy is not None:
+            privacy.start()
+        return privacy is not None
+
+    @_translating
     def health(self) -> StoreHealth:
         """What ``doctor`` reports about the store itself."""
         path = self.config.sqlite_path
@@ -802,9 +821,20 @@ class DealTrail(Application[UUID]):
             )
             if not notifications:
                 break
-            keys = sorted(
-                {self.event_mapper.deal_of(n.topic, n.state) for n in notifications}
-            )
+            named = set()
+            for n in notifications:
+                try:
+                    named.add(self.event_mapper.deal_of(n.topic, n.state))
+                except (ValueError, TypeError, KeyError, AssertionError):
+                    # Changed outside dealtrail: no deal key to name it by.
+                    raise StoreError(
+                        f"store {self.config.display}: the stored event at "
+                        f"position {n.originator_version} of deal id "
+                        f"{UUID(str(n.originator_id)).hex} cannot be decoded "
+                        "(damaged or changed outside dealtrail); run: "
+                        "dealtrail verify"
+                    ) from None
+            keys = sorted(named)
             rows = [self._summary_row(self.history(key), rules) for key in keys]
             try:
                 views.save(
@@ -863,7 +893,21 @@ class DealTrail(Application[UUID]):
                 if history:
                     yield history
                 history, current = [], originator
-            history.append(Recorded(UUID(originator), version, decode(topic, state)))
+            try:
+                event = decode(topic, state)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                # Changed outside dealtrail (privacy's own StoreError passes).
+                deal = (
+                    repr(history[0].event.deal)
+                    if history
+                    else f"id {UUID(originator).hex}"
+                )
+                raise StoreError(
+                    f"store {self.config.display}: the stored event at position "
+                    f"{version} of deal {deal} cannot be decoded (damaged or "
+                    "changed outside dealtrail); run: dealtrail verify"
+                ) from None
+            history.append(Recorded(UUID(originator), version, event))
         if history:
             yield history
 

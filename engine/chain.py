@@ -12,7 +12,9 @@ and ``topic`` its type. The digests sit beside the events and each deal's
 last one, its chain head, in a table of heads, all written in the
 transaction that writes the events. Recomputing the chains then shows an
 event changed, deleted, reordered or inserted behind the store's back, and
-a deal cut short (its head is beyond its last event).
+a deal cut short (its head is beyond its last event). Notification ids (the
+store's order) are not covered: verification only checks that each deal's
+follow its positions.
 
 Events recorded before the store had chains have no digests: the store
 remembers the last notification id it held when the chain tables were made,
@@ -30,6 +32,8 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 from typing import Generic, TypeVar
 from uuid import UUID
+
+from engine.deal import deal_id
 
 DIGEST_SIZE = 32
 _GENESIS = b"dealtrail chain v1\x00"
@@ -131,7 +135,7 @@ class ChainRow:
     notification: int
     version: int
     topic: str
-    state: bytes
+    state: bytes | None  # None: set to NULL outside dealtrail
     digest: bytes | None
 
 
@@ -265,15 +269,29 @@ def _verify_deal(
     report: ChainReport,
     store_heads: list[tuple[str, Head]],
 ) -> None:
-    key = _key(originator, rows, deal_of)
-    report.keys.add(key)
     report.deals += 1
     report.events += len(rows)
+    try:
+        uuid = UUID(originator)
+    except ValueError:
+        # Only SQLite's text column can hold such an id.
+        report.chained_deals += 1
+        report.breaks.append(
+            Break(
+                f"deal id {_quoted(originator)}",
+                1,
+                "not a deal id (events stored outside dealtrail)",
+            )
+        )
+        return
+    key = _key(uuid, rows, deal_of)
+    report.keys.add(key)
     previous: bytes | None = None  # None until the chain starts
     anchor: Head | None = None
     problem: Break | None = None
     expected = 1
     unchained = 0
+    last = 0  # the notification id of the deal's previous event
     for row in rows:
         if row.version != expected:
             problem = Break(
@@ -293,26 +311,45 @@ def _verify_deal(
                 "(renumbered outside dealtrail)",
             )
             break
+        if row.notification < last:
+            # The store numbers a deal's events in the order it writes them.
+            problem = Break(
+                key,
+                row.version,
+                f"notification id {row.notification} is below the previous "
+                f"event's, {last} (renumbered outside dealtrail)",
+            )
+            break
+        last = row.notification
         legacy = row.notification <= snapshot.chained_after
         if previous is None and legacy and row.digest is None:
             unchained += 1
             continue
-        if row.digest is None:
+        if row.state is None:
             problem = Break(
+                key, row.version, "payload missing (the stored state is NULL)"
+            )
+            break
+        if row.digest is None:
+            problem = _broken(
                 key,
-                row.version,
+                uuid,
+                row,
+                deal_of,
                 "digest missing (an event was "
                 "inserted, or its digest deleted, outside dealtrail)",
             )
             break
         digest = link(
-            genesis(originator) if previous is None else previous,
+            genesis(uuid) if previous is None else previous,
             row.version,
             row.topic,
             row.state,
         )
         if digest != row.digest:
-            problem = Break(key, row.version, _mismatch(originator, row, rows))
+            problem = _broken(
+                key, uuid, row, deal_of, _mismatch(uuid, row, row.state, rows)
+            )
             break
         previous = digest
         report.chained_events += 1
@@ -371,18 +408,35 @@ def _check_head(
     return None
 
 
-def _mismatch(originator: str, row: ChainRow, rows: Sequence[ChainRow]) -> str:
-    """Why an event does not match its digest: moved from another position,
-    or changed."""
+def _broken(
+    key: str,
+    originator: UUID,
+    row: ChainRow,
+    deal_of: Callable[[str, bytes], str],
+    problem: str,
+) -> Break:
+    """The break at ``row``; an event naming another deal than the one it is
+    stored under was copied or moved there, whatever its digest says."""
+    named = _named(row, deal_of)
+    if named is not None and _deal_id(named) != originator:
+        problem = (
+            f"event of deal {_quoted(named)} stored under this deal's id "
+            "(inserted or moved outside dealtrail)"
+        )
+    return Break(key, row.version, problem)
+
+
+def _mismatch(
+    originator: UUID, row: ChainRow, state: bytes, rows: Sequence[ChainRow]
+) -> str:
+    """Why an event (``row``, its stored bytes ``state``) does not match its
+    digest: moved from another position, or changed."""
     stored = {r.version: r.digest for r in rows}
     for position, digest in stored.items():
         if position == row.version or digest is None:
             continue
         before = stored.get(position - 1) or genesis(originator)
-        if (
-            before is not None
-            and link(before, position, row.topic, row.state) == digest
-        ):
+        if link(before, position, row.topic, state) == digest:
             return f"event reordered (it was recorded at position {position})"
     return (
         "payload or recording time changed, or an event inserted "
@@ -391,11 +445,36 @@ def _mismatch(originator: str, row: ChainRow, rows: Sequence[ChainRow]) -> str:
 
 
 def _key(
-    originator: str, rows: Sequence[ChainRow], deal_of: Callable[[str, bytes], str]
+    originator: UUID, rows: Sequence[ChainRow], deal_of: Callable[[str, bytes], str]
 ) -> str:
+    """The deal's key: the first one its payloads name that maps to its id (an
+    event copied in from another deal names that deal, not this one)."""
     for row in rows:
-        try:
-            return deal_of(row.topic, row.state)
-        except Exception:
-            continue  # a damaged payload names no deal
-    return f"deal id {originator}"
+        named = _named(row, deal_of)
+        if named is not None and _deal_id(named) == originator:
+            return named
+    return f"deal id {originator.hex}"
+
+
+def _named(row: ChainRow, deal_of: Callable[[str, bytes], str]) -> str | None:
+    """The deal key a stored payload names; None when it names none."""
+    if row.state is None:
+        return None
+    try:
+        return deal_of(row.topic, row.state)
+    except Exception:
+        return None  # a damaged payload names no deal
+
+
+def _deal_id(key: str) -> UUID | None:
+    try:
+        return deal_id(key)
+    except UnicodeError:
+        return None  # a lone surrogate: no deal's key
+
+
+def _quoted(value: str) -> str:
+    """A value from the store as a message quotes it: its repr, clipped, so
+    that a tampered one cannot flood or forge verify's output."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "...'"

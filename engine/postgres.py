@@ -49,6 +49,13 @@ class PostgresRecorder(PostgresApplicationRecorder):
         self._chain = SQL("{}.{}").format(schema, Identifier(CHAIN_TABLE))
         self._heads = SQL("{}.{}").format(schema, Identifier(HEADS_TABLE))
         self._meta = SQL("{}.{}").format(schema, Identifier(META_TABLE))
+        # The library's, but reading a state set to NULL outside dealtrail as
+        # empty (which does not decode, and is reported as such) rather than
+        # failing in bytes(None).
+        self.select_events_statement = SQL(
+            "SELECT originator_id, originator_version, topic, "
+            "coalesce(state, ''::bytea) AS state FROM {} WHERE originator_id = %s"
+        ).format(self._events)
         self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} (originator_id {} NOT NULL, "
@@ -206,7 +213,8 @@ class PostgresRecorder(PostgresApplicationRecorder):
                     str(row["originator_id"]),
                     row["originator_version"],
                     row["topic"],
-                    bytes(row["state"]),
+                    # NULL (set outside dealtrail) decodes as nothing does.
+                    b"" if row["state"] is None else bytes(row["state"]),
                 )
 
     @contextmanager
@@ -265,8 +273,9 @@ class PostgresRecorder(PostgresApplicationRecorder):
                         _hex(r["originator_id"]),
                         r["notification_id"],
                         r["originator_version"],
-                        r["topic"],
-                        bytes(r["state"]),
+                        # NULL (set outside dealtrail) matches no digest.
+                        r["topic"] or "",
+                        None if r["state"] is None else bytes(r["state"]),
                         None if r["digest"] is None else bytes(r["digest"]),
                     )
                     for r in scan

@@ -185,8 +185,8 @@ class SQLiteRecorder(SQLiteApplicationRecorder):
                         str(r[0]),
                         r[1],
                         r[2],
-                        r[3],
-                        _bytes(r[4]),
+                        _text(r[3]),
+                        None if r[4] is None else _bytes(r[4]),
                         None if r[5] is None else _bytes(r[5]),
                     )
                     for r in rows
@@ -259,10 +259,20 @@ def _write_heads(c: SQLiteCursor, writer: ChainWriter[str]) -> None:
     )
 
 
-def _bytes(value: bytes | str) -> bytes:
-    """A BLOB column's value: SQLite hands back text where text was written
-    over it."""
-    return value.encode() if isinstance(value, str) else bytes(value)
+def _bytes(value: bytes | str | float) -> bytes:
+    """A BLOB column's value: SQLite hands back text, or a number, where one
+    was written over it (a number as its text: bytes(n) would be n zeros)."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return (value if isinstance(value, str) else str(value)).encode()
+
+
+def _text(value: str | bytes | float | None) -> str:
+    """A TEXT column's value as the chain reads it: anything else written
+    over it outside dealtrail (NULL, a BLOB, a number) matches no digest."""
+    if isinstance(value, str):
+        return value
+    return "" if value is None else repr(value)
 
 
 def _hex(originator_id: UUID | str) -> str:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -21,6 +22,7 @@ from cli.main import cli
 from engine.application import DealTrail
 from engine.chain import Head, genesis, link, store_digest
 from engine.deal import deal_id
+from engine.store import parse_store_url
 from tests.conftest import Clock
 from tests.factories import joined, opened, touch
 
@@ -30,6 +32,12 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def verify(store_url: str, *args: str) -> Result:
     return CliRunner().invoke(
         cli, ["--store", store_url, "verify", *args], env={"DEALTRAIL_STORE": None}
+    )
+
+
+def run(store_url: str, *args: str) -> Result:
+    return CliRunner().invoke(
+        cli, ["--store", store_url, *args], env={"DEALTRAIL_STORE": None}
     )
 
 
@@ -55,6 +63,11 @@ class Raw:
             self.base = store_url.split("?")[0]
             self.schema = parse_qs(parts.query)["schema"][0]
             self.events = "dealtrail_events"
+
+    @property
+    def notification(self) -> str:
+        """The column holding the notification id (the store position)."""
+        return "rowid" if self.sqlite else "notification_id"
 
     def id(self, key: str) -> Any:
         return deal_id(key).hex if self.sqlite else deal_id(key)
@@ -86,6 +99,15 @@ class Raw:
             "UPDATE {events} SET state = %s WHERE originator_id = %s "
             "AND originator_version = %s",
             state,
+            self.id(key),
+            version,
+        )
+
+    def set_column(self, key: str, version: int, column: str, value: Any) -> None:
+        self.execute(
+            f"UPDATE {{events}} SET {column} = %s WHERE originator_id = %s "
+            "AND originator_version = %s",
+            value,
             self.id(key),
             version,
         )
@@ -304,6 +326,151 @@ def test_a_deleted_digest_is_named(filled: str) -> None:
     )
     (line,) = broken(verify(filled))
     assert line.startswith("broken: ACME-1: position 2: digest missing")
+
+
+def test_a_payload_set_to_null_is_named(filled: str) -> None:
+    Raw(filled).set_column("ACME-1", 3, "state", None)
+    assert broken(verify(filled)) == [
+        "broken: ACME-1: position 3: payload missing (the stored state is NULL)"
+    ]
+
+
+def test_a_topic_set_to_null_is_named(filled: str) -> None:
+    Raw(filled).set_column("BETA-2", 2, "topic", None)
+    (line,) = broken(verify(filled))
+    assert line.startswith("broken: BETA-2: position 2: payload or recording time")
+
+
+@pytest.mark.parametrize("state", [b"{garbage", None], ids=["not-json", "null"])
+def test_an_undecodable_event_fails_reads_in_one_line(
+    filled: str, state: bytes | None
+) -> None:
+    """Reading a deal whose stored event no longer decodes names the event
+    and points to verify, instead of a traceback."""
+    Raw(filled).set_column("ACME-1", 3, "state", state)
+    expected = (
+        f"error: store {parse_store_url(filled).display}: the stored event at "
+        "position 3 of deal 'ACME-1' cannot be decoded (damaged or changed "
+        "outside dealtrail); run: dealtrail verify\n"
+    )
+    # deal list builds the views here: its own read of every event.
+    for args in (["timeline", "ACME-1"], ["deal", "show", "ACME-1"], ["deal", "list"]):
+        result = run(filled, *args)
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", expected)
+    assert broken(verify(filled))[0].startswith("broken: ACME-1: position 3: ")
+
+
+def test_an_undecodable_event_after_the_views_fails_deal_list_in_one_line(
+    filled: str, clock: Clock
+) -> None:
+    assert run(filled, "deal", "list").exit_code == 0
+    with DealTrail(filled, clock=clock) as app:
+        app.record(touch("b3", deal="BETA-2", participants=["bo@beta.example"]))
+    Raw(filled).set_column("BETA-2", BETA_EVENTS + 1, "state", b"{garbage")
+    result = run(filled, "deal", "list")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        f"error: store {parse_store_url(filled).display}: the stored event at "
+        f"position {BETA_EVENTS + 1} of deal id {deal_id('BETA-2').hex} cannot be "
+        "decoded (damaged or changed outside dealtrail); run: dealtrail verify\n",
+    )
+
+
+def test_an_event_copied_under_another_deal_id_is_named_by_that_id(
+    filled: str,
+) -> None:
+    """The copy names ACME-1, whose own chain is intact: verify names the id
+    it is stored under."""
+    raw = Raw(filled)
+    other = uuid4()
+    raw.execute(
+        "INSERT INTO {events} (originator_id, originator_version, topic, state) "
+        "SELECT %s, originator_version, topic, state FROM {events} "
+        "WHERE originator_id = %s AND originator_version = 1",
+        other.hex if raw.sqlite else other,
+        raw.id("ACME-1"),
+    )
+    assert broken(verify(filled)) == [
+        f"broken: deal id {other.hex}: position 1: event of deal 'ACME-1' stored "
+        "under this deal's id (inserted or moved outside dealtrail)"
+    ]
+
+
+def test_an_event_moved_to_another_deal_is_named_in_both(filled: str) -> None:
+    raw = Raw(filled)
+    raw.execute(
+        "UPDATE {events} SET originator_id = %s, originator_version = %s "
+        "WHERE originator_id = %s AND originator_version = %s",
+        raw.id("ACME-1"),
+        ACME_EVENTS + 1,
+        raw.id("BETA-2"),
+        BETA_EVENTS,
+    )
+    assert broken(verify(filled)) == [
+        f"broken: ACME-1: position {ACME_EVENTS + 1}: event of deal 'BETA-2' "
+        "stored under this deal's id (inserted or moved outside dealtrail)",
+        f"broken: BETA-2: position {BETA_EVENTS}: event missing (the chain head "
+        f"is at position {BETA_EVENTS}, the last event at {BETA_EVENTS - 1})",
+    ]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_an_event_stored_under_an_id_that_is_no_deal_id_is_named(
+    filled: str,
+) -> None:
+    """SQLite's text column takes any id: verify names it, without a traceback."""
+    raw = Raw(filled)
+    raw.execute(
+        "UPDATE {events} SET originator_id = 'x\ny' WHERE originator_id = %s",
+        raw.id("BETA-2"),
+    )
+    raw.execute(
+        "UPDATE dealtrail_chain SET originator_id = 'x\ny' WHERE originator_id = %s",
+        raw.id("BETA-2"),
+    )
+    assert broken(verify(filled)) == [
+        "broken: deal id 'x\\ny': position 1: not a deal id (events stored "
+        "outside dealtrail)",
+        f"broken: deal id {deal_id('BETA-2').hex}: position 1: every event is "
+        f"missing (its chain head is at position {BETA_EVENTS})",
+    ]
+
+
+def test_an_event_renumbered_past_a_later_one_of_its_deal_is_named(
+    filled: str,
+) -> None:
+    """The chain covers each event's position in its deal, not its
+    notification id; a deal's ids must still follow its positions."""
+    raw = Raw(filled)
+    ((sixth,),) = raw.execute(
+        f"SELECT {raw.notification} FROM {{events}} WHERE originator_id = %s "
+        "AND originator_version = 6",
+        raw.id("ACME-1"),
+    )
+    raw.set_column("ACME-1", 5, raw.notification, 1000)
+    assert broken(verify(filled)) == [
+        f"broken: ACME-1: position 6: notification id {sixth} is below the "
+        "previous event's, 1000 (renumbered outside dealtrail)"
+    ]
+
+
+def test_a_last_event_renumbered_upward_is_caught_by_the_head_an_export_kept(
+    filled: str,
+) -> None:
+    """The limit (docs/security.md): a deal's last event renumbered upward
+    keeps its deal's order and passes verify, but the store's head at an
+    earlier export's position no longer includes it."""
+    kept = export(filled, "gaps")
+    raw = Raw(filled)
+    raw.set_column("BETA-2", BETA_EVENTS, raw.notification, 1000)
+    assert verify(filled).exit_code == 0
+    at = verify(filled, "--at", str(kept["position"]))
+    assert at.exit_code == 0
+    assert at.stdout.splitlines()[-1].startswith(
+        f"store: chain head at position {kept['position']}: "
+    )
+    assert kept["chain"]["digest"] not in at.stdout
 
 
 def test_a_chain_rewritten_without_its_head_is_caught_by_the_head(filled: str) -> None:

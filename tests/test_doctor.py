@@ -17,6 +17,7 @@ from engine.application import DealTrail
 from engine.rules import RuleSet
 from tests.conftest import Clock
 from tests.factories import import_examples, opened
+from tests.test_chain import Raw
 
 RUNNER = CliRunner()
 
@@ -152,3 +153,16 @@ def test_doctor_reports_a_payload_that_no_longer_decodes(sqlite_url: str) -> Non
     assert lines[2] == f"events      {events} on 9 deals"
     assert lines[4] == "chain       broken"
     assert lines[-1].startswith("problem     chain broken: ")
+
+
+def test_doctor_reports_a_payload_set_to_null(store_url: str) -> None:
+    filled(store_url)
+    Raw(store_url).execute(
+        "UPDATE {events} SET state = NULL WHERE originator_version = 2"
+    )
+    result = doctor(store_url)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[4] == "chain       broken"
+    assert lines[-1].startswith("problem     chain broken: ")
+    assert "position 2: payload missing (the stored state is NULL) (and " in lines[-1]

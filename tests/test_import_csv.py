@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -374,6 +375,94 @@ def test_a_row_the_csv_reader_cannot_split_is_refused_with_its_line() -> None:
     ) == ("touches.csv:2: a cell is longer than 131,072 characters")
 
 
+# Truncated and malformed rows: a bad row each, never padded or merged
+
+ROWS = (
+    f"{HEADER},summary\n"
+    "B-1,2026-03-03T10:00:00Z,call,outbound,,first\n"
+    'B-1,2026-03-03T11:00:00Z,call,outbound,,"second, quoted"\n'
+)
+UNCLOSED = "the file ends before this quoted cell's closing '\"'; is it cut short?"
+
+
+@pytest.mark.parametrize(
+    ("tail", "expected"),
+    [
+        # A cut inside a quoted cell: the rest would have been its text.
+        (
+            'B-1,2026-03-03T12:00:00Z,call,outbound,,"third, cut',
+            f"touches.csv:4: summary: {UNCLOSED}",
+        ),
+        (
+            'B-1,2026-03-03T12:00:00Z,call,"outb',
+            f"touches.csv:4: direction: {UNCLOSED}",
+        ),
+        # A cut between cells, with or without the line end.
+        (
+            "B-1,2026-03-03T12:00:00Z,call",
+            "touches.csv:4: (line): 3 cells, but the header names 6 columns",
+        ),
+        (
+            "B-1,2026-03-03T12:00:00Z,call,\n",
+            "touches.csv:4: (line): 4 cells, but the header names 6 columns",
+        ),
+    ],
+)
+def test_a_truncated_last_row_is_a_bad_row(tail: str, expected: str) -> None:
+    items = read(ROWS + tail)
+    assert errors(items) == [expected]
+    assert len([i for i in items if isinstance(i, Located)]) == 2
+
+
+def test_an_unclosed_quote_does_not_swallow_the_rows_after_it() -> None:
+    # Read leniently, the third row became part of the second's summary.
+    items = read(
+        f"{HEADER},summary\n"
+        "B-1,2026-03-03T10:00:00Z,call,outbound,,first\n"
+        'B-1,2026-03-03T11:00:00Z,call,outbound,,"second\n'
+        "B-1,2026-03-03T12:00:00Z,call,outbound,,third\n"
+    )
+    assert errors(items) == [f"touches.csv:3: summary: {UNCLOSED}"]
+    assert [i.location for i in items if isinstance(i, Located)] == ["touches.csv:2"]
+
+
+def test_a_short_row_and_text_after_a_closing_quote_are_bad_rows() -> None:
+    items = read(
+        f"{HEADER},summary\n"
+        "B-1,2026-03-03T10:00:00Z,call,outbound\n"
+        'B-1,2026-03-03T11:00:00Z,call,outbound,,"27" screen"\n'
+        'B-1,2026-03-03T12:00:00Z,call,outbound,,"two\nlines"\n'
+    )
+    assert errors(items) == [
+        "touches.csv:2: (line): 4 cells, but the header names 6 columns",
+        "touches.csv:3: (line): text after a quoted cell's closing '\"'; a '\"' "
+        "inside a quoted cell is written '\"\"'",
+    ]
+    assert [i.location for i in items if isinstance(i, Located)] == ["touches.csv:4"]
+
+
+def test_blank_rows_and_trailing_empty_lines_are_still_skipped() -> None:
+    items = read(
+        f"{HEADER},summary\r\n"
+        "\r\n"
+        "B-1,2026-03-03T10:00:00Z,call,outbound,,first\r\n"
+        ",,,\r\n"
+        "   \r\n"
+        "B-1,2026-03-03T11:00:00Z,call,outbound,,last\r\n"
+        "\r\n"
+        "\r\n"
+    )
+    assert errors(items) == []
+    assert [i.location for i in items if isinstance(i, Located)] == [
+        "touches.csv:3",
+        "touches.csv:6",
+    ]
+
+
+def test_an_unclosed_quote_in_the_header_refuses_the_file() -> None:
+    assert refused('deal,occurred_at,"summary\n') == f"touches.csv:1: {UNCLOSED}"
+
+
 # Through the CLI
 
 
@@ -478,3 +567,88 @@ def test_an_encoding_that_cannot_read_the_file_is_one_line(
         workdir / "s.db", "import", "open.csv", "--encoding", encoding, "--dry-run"
     )
     assert (result.exit_code, result.stderr) == (1, message + "\n")
+
+
+# Truncated files through the CLI: one line naming the row, nothing written
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "salesforce"
+
+
+def deal_list(store: Path) -> Any:
+    """Every deal and the store's position, as `deal list` reports them."""
+    result = invoke(store, "deal", "list", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    listed = json.loads(result.stdout)
+    return listed["deals"], listed["position"]
+
+
+@pytest.mark.parametrize(
+    ("tail", "error"),
+    [
+        (
+            'B-1,2026-03-04T10:00:00Z,call,outbound,,"Pricing, and the',
+            f"touches.csv:5: summary: {UNCLOSED}",
+        ),
+        (
+            "B-1,2026-03-04T10:00:00Z,call,out",
+            "touches.csv:5: (line): 4 cells, but the header names 6 columns",
+        ),
+    ],
+)
+def test_a_truncated_csv_file_imports_nothing(
+    workdir: Path, tail: str, error: str
+) -> None:
+    store = workdir / "s.db"
+    assert invoke(store, "import", "open.csv").exit_code == 0
+    before = deal_list(store)
+    (workdir / "touches.csv").write_text(
+        f"{HEADER},summary\n"
+        "B-1,2026-03-03T10:00:00Z,call,outbound,lee@bolt.example,Intro\n"
+        'B-1,2026-03-03T11:00:00Z,email,inbound,lee@bolt.example,"Re: Intro\n'
+        'second line"\n' + tail
+    )
+    result = invoke(store, "import", "touches.csv")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        error,
+        "error: 1 bad line; nothing was imported",
+    ]
+    assert deal_list(store) == before
+    assert [e["type"] for e in timeline(store, "B-1")] == ["DealOpened"]
+
+
+@pytest.mark.parametrize(
+    ("cut_after", "error"),
+    [
+        # Inside the quoted CallType cell of line 5 ("Inbound").
+        (
+            '"540","Inbo',
+            f"export/Task.csv:5: CallType: {UNCLOSED}",
+        ),
+        # Between cells: CallType and what follows are missing.
+        (
+            '"540",',
+            "export/Task.csv:5: (line): 17 cells, but the header names 19 columns",
+        ),
+    ],
+)
+def test_a_salesforce_export_with_a_truncated_task_file_imports_nothing(
+    workdir: Path, cut_after: str, error: str
+) -> None:
+    shutil.copytree(EXAMPLE, workdir / "export")
+    task = workdir / "export" / "Task.csv"
+    text = task.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    assert lines[4].startswith('"00T5g00000Tsk04AAA",')
+    cut = lines[4].index(cut_after) + len(cut_after)
+    task.write_text("".join(lines[:4]) + lines[4][:cut], encoding="utf-8")
+    store = workdir / "s.db"
+    assert invoke(store, "import", "open.csv").exit_code == 0
+    before = deal_list(store)
+    result = invoke(store, "import", "export")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        error,
+        "error: 1 bad line; nothing was imported",
+    ]
+    assert deal_list(store) == before

@@ -299,3 +299,60 @@ def test_the_index_lists_each_page_with_its_top_warning_signs() -> None:
     numbered = {f.number: f for f in report.findings}
     for number in report.top:
         assert escape(numbered[number].sentence) in page
+
+
+# Two forgotten contacts, as `forget` leaves them: each reads as its stable
+# pseudonym, their name, title and the summaries they were on as [erased].
+ERASED_A = "erased-0123456789abcdef"
+ERASED_B = "erased-fedcba9876543210"
+
+
+def test_forgotten_contacts_are_named_by_their_pseudonyms_and_stay_distinct() -> None:
+    report = report_of(
+        opened(),
+        joined(ERASED_A, "decision_maker", name="[erased]", title="[erased]"),
+        joined(ERASED_B, "champion", name="[erased]", title="[erased]"),
+        joined(DANA, "user", name="Dana Scully", occurred_at=iso("03-02 09:40")),
+        logged(
+            "t1",
+            channel="meeting",
+            participants=[ERASED_A, ERASED_B, DANA],
+            summary="[erased]",
+            occurred_at=iso("03-03 10:00"),
+        ),
+    )
+    lanes = {lane.id: lane for lane in report.lanes if lane.kind == "contact"}
+    assert [lane.label for lane in lanes.values()] == [
+        ERASED_A,
+        ERASED_B,
+        "Dana Scully",
+    ]
+    assert lanes[f"contact:{ERASED_A}"].title == f"{ERASED_A}: decision maker, [erased]"
+    assert lanes[f"contact:{DANA}"].title == f"Dana Scully <{DANA}>: user"
+    joins = [m.label for m in report.marks if m.kind == "stakeholder"]
+    assert [label.split(",")[0] for label in joins] == [
+        f"{ERASED_A} joined as decision maker",
+        f"{ERASED_B} joined as champion",
+        "Dana Scully joined as user",
+    ]
+    (meeting,) = [m for m in report.marks if m.kind == "touch"]
+    assert meeting.label.startswith(
+        f"Outbound meeting to Dana Scully, {ERASED_A}, {ERASED_B},"
+    )
+    assert meeting.details[0] == (
+        f"With: Dana Scully (user), {ERASED_A} (decision maker), {ERASED_B} (champion)"
+    )
+    assert "[erased]" in meeting.details  # the summary: free text stays erased
+    last = report.steps["occurred"][-1].state
+    assert last is not None
+    assert [line.split(":")[0] for line in last.engaged] == [
+        "Dana Scully (user)",
+        f"{ERASED_A} (decision maker)",
+        f"{ERASED_B} (champion)",
+    ]
+    page = render_page(report)
+    # Where the page names a person, no one is called [erased].
+    for named in ("[erased] (", "to [erased]", "[erased] joined", "for [erased]"):
+        assert escape(named) not in page, named
+    assert page.count(ERASED_A) > 5
+    assert page.count(ERASED_B) > 5

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +14,9 @@ from PIL import Image
 
 from cli.main import cli
 from engine.application import DealTrail
+from engine.privacy import new_master_key
 from tests.conftest import Clock
-from tests.factories import import_examples, lost, opened
+from tests.factories import EXAMPLES, import_examples, lost, opened
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
 RUNNER = CliRunner()
@@ -142,6 +145,15 @@ def test_an_unknown_deal_is_a_one_line_error_and_writes_nothing(
             "--out: folder no/such/folder does not exist",
         ),
         (
+            ("BRIGHTWATER-2026-01", "--out", "same.html", "--png", "./same.html"),
+            "--out and --png name the same file",
+        ),
+        # --out FOLDER may be new, but not the folder it goes in.
+        (
+            ("--lost", "--out", "no/such/folder/"),
+            "--out: folder no/such does not exist",
+        ),
+        (
             ("BRIGHTWATER-2026-01", "--at", "2026-01-01", "--out", "x.html"),
             "--at: '2026-01-01' is a date without a time; give a time with a UTC "
             "offset, e.g. 2026-01-01T09:00:00Z",
@@ -173,3 +185,157 @@ def test_png_writes_the_same_picture_every_time(store: Path, tmp_path: Path) -> 
     assert (image.format, image.width) == ("PNG", 1600)
     assert b"matplotlib" not in picture
     assert [p.name for p in sorted(tmp_path.iterdir())] == ["one.png", "two.png"]
+
+
+def test_report_lost_makes_its_folder_but_not_the_folders_above(
+    store: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no" / "such"
+    result = run(store, "--lost", "--out", f"{missing}/")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: --out: folder {tmp_path / 'no'} does not exist\n"
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("")
+    result = run(store, "--lost", "--out", str(tmp_path / "file" / "reports"))
+    assert (
+        result.stderr == f"error: --out: {tmp_path / 'file'} is a file, not a folder\n"
+    )
+    result = run(store, "--lost", "--out", str(tmp_path / "reports"))
+    assert result.exit_code == 0, result.stderr
+    assert len(list((tmp_path / "reports").iterdir())) == len(LOST) + 1
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes | None]]:
+    """Every entry of ``folder``: its mode and, for a file, its bytes."""
+    return {
+        p.name: (p.stat().st_mode, p.read_bytes() if p.is_file() else None)
+        for p in folder.iterdir()
+    }
+
+
+def test_report_lost_writes_nothing_when_a_page_cannot_be_written(
+    store: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "BRIGHTWATER-2026-01.html").write_text("last week's page")
+    (folder / "BRIGHTWATER-2026-01.html").chmod(0o640)
+    (folder / "PRAIRIE-2026-04.html").mkdir()  # in the way of a later page
+    before = snapshot(folder)
+    result = run(store, "--lost", "--out", str(folder))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot write {folder / 'PRAIRIE-2026-04.html'}: it is a folder; "
+        "nothing was written\n"
+    )
+    assert snapshot(folder) == before
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard-links", "no-hard-links"])
+@pytest.mark.parametrize("fails", ["VANDIJK-2026-02.html", "index.html"])
+def test_a_page_that_fails_to_move_into_place_undoes_the_others(
+    store: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fails: str,
+    links: bool,
+) -> None:
+    folder = tmp_path / "reports"
+    assert run(store, "--lost", "--out", str(folder)).exit_code == 0
+    for page in folder.iterdir():
+        page.write_text(f"old {page.name}")
+    (folder / "BRIGHTWATER-2026-01.html").chmod(0o644)
+    (folder / "KESTREL-2026-02.html").unlink()  # a page the command adds
+    before = snapshot(folder)
+    replace, link = os.replace, os.link
+
+    def failing_replace(source: str | Path, target: str | Path) -> None:
+        if Path(target).name == fails and Path(source).name.endswith(".tmp"):
+            raise OSError(5, "Input/output error")
+        replace(source, target)
+
+    def no_link(*args: object, **kwargs: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    if not links:
+        monkeypatch.setattr(os, "link", no_link)
+    result = run(store, "--lost", "--out", str(folder))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot write {folder / fails}: Input/output error; "
+        "nothing was written\n"
+    )
+    assert snapshot(folder) == before
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "link", link)
+    # A folder the failed command made is gone again.
+    fresh = tmp_path / "fresh"
+    monkeypatch.setattr(os, "replace", failing_replace)
+    assert run(store, "--lost", "--out", str(fresh)).exit_code == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
+
+
+def test_a_picture_that_cannot_be_written_leaves_the_page_as_it_was(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page, picture = tmp_path / "k.html", tmp_path / "k.png"
+    page.write_text("old page")
+    replace = os.replace
+
+    def failing_replace(source: str | Path, target: str | Path) -> None:
+        if Path(target) == picture:
+            raise OSError(28, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    result = run(store, "KESTREL-2026-02", "--out", str(page), "--png", str(picture))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: cannot write {picture}: No space left on device; nothing was written\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["k.html"]
+    assert page.read_text() == "old page"
+
+
+def test_forgotten_contacts_read_as_their_own_pseudonyms_in_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEALTRAIL_KEY", new_master_key())
+    monkeypatch.delenv("DEALTRAIL_KEY_FILE", raising=False)
+    store = tmp_path / "s.db"
+    story = EXAMPLES / "01-slow-follow-up.jsonl"
+    assert (
+        RUNNER.invoke(
+            cli, ["--store", f"sqlite:///{store}", "import", str(story)]
+        ).exit_code
+        == 0
+    )
+    pseudonyms = []
+    for contact in ("helen.marsh@brightwater.example", "raj.patel@brightwater.example"):
+        forgot = RUNNER.invoke(
+            cli, ["--store", f"sqlite:///{store}", "forget", contact]
+        )
+        assert forgot.exit_code == 0, forgot.stderr
+        found = re.search(r"now read as (erased-[0-9a-f]{16});", forgot.stdout)
+        assert found is not None, forgot.stdout
+        pseudonyms.append(found.group(1))
+    helen, raj = pseudonyms
+    out = tmp_path / "b.html"
+    result = run(store, "BRIGHTWATER-2026-01", "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    page = out.read_text()
+    assert "Helen Marsh" not in page
+    assert "Raj Patel" not in page
+    # Lanes, tooltips, aria-labels and the replay's engaged list tell the
+    # two apart; free text (titles, summaries) reads [erased].
+    assert f"<title>{helen}: decision maker, [erased]</title>" in page
+    assert f"<title>{raj}: champion, [erased]</title>" in page
+    assert f'aria-label="{raj} joined as champion, [erased], ' in page
+    # Key ids are random, so the two sort either way in a list of people.
+    assert re.search(f'aria-label="[^"]*with [^"]*{helen}[^"]*"', page)
+    assert f'"{helen} (decision maker): last engaged ' in page
+    assert f'"{raj} (champion): last engaged ' in page
+    for named in ("[erased] (", "to [erased]", "from [erased]", "[erased] joined"):
+        assert named not in page, named
+    assert "[erased]" in page

@@ -162,8 +162,29 @@ def undecodable(cell: str, encoding: str) -> str | None:
     )
 
 
+# What the csv module (strict) says of a row its quotes leave unsplittable.
+_CSV_EOF_IN_QUOTES = "unexpected end of data"
+_CSV_TEXT_AFTER_QUOTE = "',' expected after '\"'"
+UNCLOSED_QUOTE = (
+    "the file ends before this quoted cell's closing '\"'; is it cut short?"
+)
+TEXT_AFTER_QUOTE = (
+    "text after a quoted cell's closing '\"'; a '\"' inside a quoted cell is "
+    "written '\"\"'"
+)
+
+
+class _Unsplittable(Exception):
+    """A row whose quotes do not split into cells."""
+
+
 class CsvTable:
-    """A CSV file read row by row, each row with the physical line it starts on."""
+    """A CSV file read row by row, each row with the physical line it starts on.
+
+    Quotes are read strictly: a file that ends inside a quoted cell (cut
+    short) is a bad row, and so is text after a cell's closing quote. Every
+    row must have as many cells as the header; blank rows are skipped.
+    """
 
     def __init__(self, stream: IO[bytes], name: str, encoding: str) -> None:
         self.name = name
@@ -171,7 +192,10 @@ class CsvTable:
         self._text: io.TextIOWrapper | None = text_stream(stream, encoding)
         self._codec = codecs.lookup(encoding).name
         csv.field_size_limit(MAX_CELL_CHARS)
-        self._reader = csv.reader(self._lines(self._text))
+        # The physical lines of the row being read, to say which cell an
+        # unclosed quote opened.
+        self._record: list[str] = []
+        self._reader = csv.reader(self._lines(self._text), strict=True)
         try:
             self.header = self._read_header()
         except BaseException:
@@ -185,7 +209,10 @@ class CsvTable:
             self._text = None
 
     def _read_header(self) -> list[str]:
-        header = self._next()
+        try:
+            header = self._next()
+        except _Unsplittable as e:
+            raise InputError(f"{self.name}:1: {e}") from None
         if not header or not any(cell.strip() for cell in header):
             raise InputError(
                 f"{self.name}:1: no header line; the first line names the columns"
@@ -202,28 +229,59 @@ class CsvTable:
                 raise InputError(f"{self.name}:1: column {number}: {problem}")
         return [cell.strip() for cell in header]
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """Each non-blank row after the header, with the line it starts on."""
+    def rows(self) -> Iterator[tuple[int, list[str]] | LineError]:
+        """Each non-blank row after the header, with the line it starts on,
+        as many cells as the header names; or the row's error, with the
+        line it starts on."""
         try:
             while True:
                 start = self._reader.line_num + 1
-                row = self._next()
+                self._record = []
+                try:
+                    row = self._next()
+                except _Unsplittable as e:
+                    yield LineError(self.name, start, self._bad_cell(e), str(e))
+                    continue
                 if row is None:
                     return
-                if any(cell.strip() for cell in row):
-                    yield start, row
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(self.header):
+                    yield LineError(
+                        self.name,
+                        start,
+                        "(line)",
+                        f"{len(row)} cells, but the header names "
+                        f"{len(self.header)} columns",
+                    )
+                    continue
+                yield start, row
         finally:
+            self._record = []
             self.close()
 
-    def too_long(self, row: list[str]) -> str | None:
-        if len(row) <= len(self.header):
-            return None
-        return f"{len(row)} cells, but the header names {len(self.header)} columns"
+    def _bad_cell(self, error: _Unsplittable) -> str:
+        """The column of the cell an unclosed quote opened: the last of the
+        row so far, read leniently. Other quote errors name the line."""
+        if str(error) != UNCLOSED_QUOTE:
+            return "(line)"
+        try:
+            cells = next(csv.reader(self._record), [])
+        except csv.Error:
+            return "(line)"
+        index = len(cells) - 1
+        if not 0 <= index < len(self.header):
+            return "(line)"
+        column = self.header[index]
+        if column and column.isprintable() and len(column) <= 60:
+            return column
+        return f"column {index + 1}"
 
     def _lines(self, text: io.TextIOWrapper) -> Iterator[str]:
         """The physical lines, none longer than the cap (one would be read
         into memory whole)."""
         while line := self._readline(text):
+            self._record.append(line)
             if len(line) > MAX_LINE_CHARS and len(line.rstrip("\r\n")) > MAX_LINE_CHARS:
                 raise InputError(
                     f"{self.name}:{self._reader.line_num + 1}: line longer than "
@@ -249,6 +307,10 @@ class CsvTable:
             return None
         except csv.Error as e:
             problem = str(e)
+            if problem == _CSV_EOF_IN_QUOTES:
+                raise _Unsplittable(UNCLOSED_QUOTE) from None
+            if problem == _CSV_TEXT_AFTER_QUOTE:
+                raise _Unsplittable(TEXT_AFTER_QUOTE) from None
             if problem.startswith("field larger than field limit"):
                 problem = f"a cell is longer than {MAX_CELL_CHARS:,} characters"
             raise InputError(
@@ -266,11 +328,11 @@ def read_csv(
     """
     table = CsvTable(stream, name, encoding)
     fields = _fields_of(table.header, name)
-    for line, row in table.rows():
-        problem = table.too_long(row)
-        if problem is not None:
-            yield LineError(name, line, "(line)", problem)
+    for item in table.rows():
+        if isinstance(item, LineError):
+            yield item
             continue
+        line, row = item
         yield _read_row(row, fields, table, line, timezone)
 
 
@@ -309,7 +371,7 @@ def _read_row(
 ) -> ImportItem:
     name = table.name
     obj: dict[str, Any] = {}
-    for field, column, raw in zip(fields, table.header, row, strict=False):
+    for field, column, raw in zip(fields, table.header, row, strict=True):
         cell = raw.strip()
         if not cell:
             continue

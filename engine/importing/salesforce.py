@@ -314,14 +314,14 @@ class Bundle:
     def _rows(
         self, table: CsvTable, columns: dict[str, int]
     ) -> Iterator[_Row | LineError]:
-        for line, row in table.rows():
-            problem = table.too_long(row)
-            if problem is not None:
-                yield LineError(table.name, line, "(line)", problem)
+        for item in table.rows():
+            if isinstance(item, LineError):
+                yield item
                 continue
+            line, row = item
             cells: dict[str, str] = {}
             for column, index in columns.items():
-                cell = row[index].strip() if index < len(row) else ""
+                cell = row[index].strip()
                 problem = undecodable(cell, self.encoding)
                 if problem is not None:
                     yield LineError(table.name, line, column, problem)

@@ -57,6 +57,7 @@ from engine.events import (
     TouchpointRetracted,
 )
 from engine.persistence import Recorded
+from engine.privacy import ERASED_TEXT
 from engine.projections.audit import audit
 from engine.projections.deal_state import (
     DealState,
@@ -483,7 +484,7 @@ class _Builder:
 
     def who(self, contact: str) -> str:
         person = self.people.get(contact)
-        return person.name if person is not None and person.name else contact
+        return _name(person.name if person is not None else None, contact)
 
     def role_of(self, contact: str) -> str | None:
         """The role a contact holds at the evaluation time, else last held."""
@@ -718,7 +719,7 @@ class _Builder:
                     kind="contact",
                     label=self.who(contact),
                     detail=" · ".join(parts),
-                    title=f"{self.who(contact)} <{contact}>: {', '.join(parts)}",
+                    title=f"{_named(self.who(contact), contact)}: {', '.join(parts)}",
                     group=_role(role),
                     rows=rows.get(lid, 1),
                 )
@@ -1360,7 +1361,7 @@ class _Builder:
         contacts = {c.contact: c for c in involvement.contacts}
         engaged = []
         for person in state.stakeholders:
-            name = person.name or person.contact
+            name = _name(person.name, person.contact)
             seen = contacts.get(person.contact)
             last = seen.last_engaged if seen is not None else None
             since = (
@@ -1512,6 +1513,18 @@ class _Builder:
                     text = by_ref.get(ref, event.type)
             texts[r.originator_version] = _line(text, 90)
         return texts
+
+
+def _name(name: str | None, contact: str) -> str:
+    """What a person is called: their name, else their contact. A forgotten
+    contact's name reads ``[erased]`` for everyone, so they are called by
+    their contact, the stable ``erased-KEYID``, which tells them apart."""
+    return name if name and name != ERASED_TEXT else contact
+
+
+def _named(who: str, contact: str) -> str:
+    """``Name <contact>``, or the contact alone when it is all there is."""
+    return contact if who == contact else f"{who} <{contact}>"
 
 
 def _ref(recorded: Recorded) -> str:
