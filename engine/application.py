@@ -20,6 +20,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import (
     IntegrityError,
+    Notification,
     PersistenceError,
     RecordConflictError,
     StoredEvent,
@@ -102,6 +103,9 @@ MAX_ATTEMPTS = 50
 # Stored events handed to the database at a time during an import.
 WRITE_BATCH = 1000
 PROGRESS_EVERY = 10_000
+# How decoding fails on stored bytes changed outside dealtrail (privacy's
+# own StoreError for a damaged sealed field passes through).
+UNDECODABLE = (ValueError, TypeError, KeyError, AttributeError, AssertionError)
 
 
 def _translating(method: Callable[P, R]) -> Callable[P, R]:
@@ -454,16 +458,27 @@ class DealTrail(Application[UUID]):
         for stored in self.recorder.select_events(deal_id(key)):
             try:
                 recorded = self.mapper.to_domain_event(stored)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                # Changed outside dealtrail (privacy's own StoreError passes).
-                raise StoreError(
-                    f"store {self.config.display}: the stored event at position "
-                    f"{stored.originator_version} of deal {key!r} cannot be "
-                    "decoded (damaged or changed outside dealtrail); run: "
-                    "dealtrail verify"
-                ) from None
+            except UNDECODABLE:
+                raise self._undecodable(stored.originator_version, repr(key)) from None
             assert isinstance(recorded, Recorded)
             yield recorded
+
+    def _undecodable(self, version: int | None, deal: str) -> StoreError:
+        return StoreError(
+            f"store {self.config.display}: the stored event at position {version} "
+            f"of deal {deal} cannot be decoded (damaged or changed outside "
+            "dealtrail); run: dealtrail verify"
+        )
+
+    def _notified(self, notification: Notification) -> Recorded:
+        """A notification's event, or StoreError when it cannot be decoded."""
+        try:
+            recorded = self.event_mapper.to_domain_event(notification)
+        except UNDECODABLE:
+            deal = f"id {UUID(str(notification.originator_id)).hex}"
+            raise self._undecodable(notification.originator_version, deal) from None
+        assert isinstance(recorded, Recorded)
+        return recorded
 
     # Queries
 
@@ -510,7 +525,7 @@ class DealTrail(Application[UUID]):
                 start=start, limit=page, topics=["DealOpened"]
             )
             for n in notifications:
-                yield self.event_mapper.to_domain_event(n).event
+                yield self._notified(n).event
             if len(notifications) < page:
                 return
             start = notifications[-1].id + 1
@@ -825,15 +840,9 @@ class DealTrail(Application[UUID]):
             for n in notifications:
                 try:
                     named.add(self.event_mapper.deal_of(n.topic, n.state))
-                except (ValueError, TypeError, KeyError, AssertionError):
-                    # Changed outside dealtrail: no deal key to name it by.
-                    raise StoreError(
-                        f"store {self.config.display}: the stored event at "
-                        f"position {n.originator_version} of deal id "
-                        f"{UUID(str(n.originator_id)).hex} cannot be decoded "
-                        "(damaged or changed outside dealtrail); run: "
-                        "dealtrail verify"
-                    ) from None
+                except UNDECODABLE:
+                    deal = f"id {UUID(str(n.originator_id)).hex}"
+                    raise self._undecodable(n.originator_version, deal) from None
             keys = sorted(named)
             rows = [self._summary_row(self.history(key), rules) for key in keys]
             try:
@@ -895,18 +904,13 @@ class DealTrail(Application[UUID]):
                 history, current = [], originator
             try:
                 event = decode(topic, state)
-            except (ValueError, TypeError, KeyError, AttributeError):
-                # Changed outside dealtrail (privacy's own StoreError passes).
+            except UNDECODABLE:
                 deal = (
                     repr(history[0].event.deal)
                     if history
                     else f"id {UUID(originator).hex}"
                 )
-                raise StoreError(
-                    f"store {self.config.display}: the stored event at position "
-                    f"{version} of deal {deal} cannot be decoded (damaged or "
-                    "changed outside dealtrail); run: dealtrail verify"
-                ) from None
+                raise self._undecodable(version, deal) from None
             history.append(Recorded(UUID(originator), version, event))
         if history:
             yield history
@@ -997,7 +1001,7 @@ class DealTrail(Application[UUID]):
         notifications = self.recorder.select_notifications(
             start=start, limit=limit, stop=stop
         )
-        return [(n.id, self.event_mapper.to_domain_event(n)) for n in notifications]
+        return [(n.id, self._notified(n)) for n in notifications]
 
     @_translating
     def account_context(

@@ -377,6 +377,24 @@ def test_an_undecodable_event_after_the_views_fails_deal_list_in_one_line(
     )
 
 
+def test_an_undecodable_event_fails_whole_store_reads_in_one_line(
+    filled: str, tmp_path: Path
+) -> None:
+    assert run(filled, "deal", "list").exit_code == 0
+    # The deal's opening: the backtest reads every opening.
+    Raw(filled).set_column("BETA-2", 1, "state", b"{garbage")
+    expected = (
+        f"error: store {parse_store_url(filled).display}: the stored event at "
+        f"position 1 of deal id {deal_id('BETA-2').hex} cannot be decoded "
+        "(damaged or changed outside dealtrail); run: dealtrail verify\n"
+    )
+    out = tmp_path / "events.json"
+    for args in (["export", "events", "--out", str(out)], ["backtest"]):
+        result = run(filled, *args)
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", expected)
+    assert not out.exists()
+
+
 def test_an_event_copied_under_another_deal_id_is_named_by_that_id(
     filled: str,
 ) -> None:
