@@ -25,7 +25,7 @@ def doctor(state: State, rules_file: str | None, fmt: str) -> None:
     """
     from cli.main import load_rules
 
-    app = state.app()
+    app = state.app(keyless=True)
     health = app.health()
     rules = load_rules(rules_file)
     views = health.views
@@ -46,7 +46,17 @@ def doctor(state: State, rules_file: str | None, fmt: str) -> None:
             + (f" (and {more} more deals)" if more else "")
             + "; run: dealtrail verify"
         )
-    encrypted = app.event_mapper.privacy is not None
+    privacy = app.event_mapper.privacy
+    keyless = app.event_mapper.sealed is not None
+    encrypted = keyless or (privacy is not None and privacy.started)
+    if keyless:
+        encryption = "on (personal fields sealed; no key set, so none were read)"
+    elif encrypted:
+        encryption = "on (personal fields sealed with per-contact keys)"
+    elif privacy is not None:
+        encryption = "off (a key is set: the first write turns it on)"
+    else:
+        encryption = "off (set DEALTRAIL_KEY to encrypt personal data)"
     report: dict[str, Any] = {
         "store": health.display,
         "kind": health.kind,
@@ -74,12 +84,12 @@ def doctor(state: State, rules_file: str | None, fmt: str) -> None:
     if fmt == "json":
         echo_json(report)
     else:
-        click.echo(_table(report))
+        click.echo(_table(report, encryption))
     if problems:
         raise click.exceptions.Exit(1)
 
 
-def _table(report: dict[str, Any]) -> str:
+def _table(report: dict[str, Any], encryption: str) -> str:
     views = report["views"]
     mode = report["file_mode"]
     rules = "current" if views["rules_current"] else "other rules"
@@ -101,11 +111,7 @@ def _table(report: dict[str, Any]) -> str:
             else ""
         )
     )
-    lines.append(
-        "encryption  on (personal fields sealed with per-contact keys)"
-        if report["encryption"] == "on"
-        else "encryption  off (set DEALTRAIL_KEY to encrypt personal data)"
-    )
+    lines.append(f"encryption  {encryption}")
     lines += [f"problem     {problem}" for problem in report["problems"]]
     return "\n".join(lines)
 

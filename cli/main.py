@@ -76,7 +76,9 @@ class State:
         self.store = store
         self._app: DealTrail | None = None
 
-    def app(self, *, create: bool = False) -> DealTrail:
+    def app(self, *, create: bool = False, keyless: bool = False) -> DealTrail:
+        """The store; ``keyless`` opens an encrypted one without its key, for
+        commands that read only stored bytes (verify, doctor)."""
         if self._app is None:
             from engine.application import DealTrail
             from engine.errors import StoreError
@@ -91,7 +93,7 @@ class State:
                         "'dealtrail import FILE' first (or pass --store)"
                     )
                 create_private_file(path)
-            self._app = DealTrail(self.store)
+            self._app = DealTrail(self.store, keyless=keyless)
         return self._app
 
     @contextmanager

@@ -39,7 +39,7 @@ def verify(ctx: click.Context, state: State, at: int | None, deal: str | None) -
 
     Example: dealtrail verify --at 1520
     """
-    app = state.app()
+    app = state.app(keyless=True)
     position = app.position()
     if at is not None and at > position:
         from engine.errors import InputError

@@ -192,7 +192,11 @@ class DealTrail(Application[UUID]):
         store: str | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
+        keyless: bool = False,
     ) -> None:
+        """Open (or create) the store. ``keyless`` opens an encrypted store
+        without its key for what reads only stored bytes, such as the hash
+        chains: reading or writing its events then fails in one line."""
         self.config: StoreConfig = parse_store_url(store or DEFAULT_STORE)
         self._views: ViewStore | None = None
         self._views_lock = threading.Lock()
@@ -222,7 +226,7 @@ class DealTrail(Application[UUID]):
         try:
             # The key table is written here (on first use): translate a lock
             # timeout or a storage failure as every command does.
-            _translating(attach_privacy)(self)
+            _translating(attach_privacy)(self, keyless=keyless)
         except BaseException:
             self.close()
             raise

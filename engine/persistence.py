@@ -28,6 +28,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from engine.errors import StoreError
 from engine.events import EVENT_TYPES, Event
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ class EventMapper(Mapper[UUID]):
 
     # Set when a master key is configured (engine.privacy.attach).
     privacy: Privacy | None = None
+    # Set when an encrypted store is opened without its key: why events
+    # cannot be read or written (its stored bytes still can, e.g. by verify).
+    sealed: str | None = None
 
     def __init__(
         self, compressor: Compressor | None = None, cipher: Cipher | None = None
@@ -65,6 +69,8 @@ class EventMapper(Mapper[UUID]):
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
         assert isinstance(domain_event, Recorded)
         event = domain_event.event
+        if self.sealed is not None:
+            raise StoreError(self.sealed)
         if self.privacy is None:
             state = event.__pydantic_serializer__.to_json(event, exclude_none=True)
         else:
@@ -105,6 +111,8 @@ class EventMapper(Mapper[UUID]):
         except KeyError:
             msg = f"stored event has unknown topic {topic!r}"
             raise MapperDeserialisationError(msg) from None
+        if self.sealed is not None:
+            raise StoreError(self.sealed)
         if self.cipher:
             state = self.cipher.decrypt(state)
         if self.compressor:

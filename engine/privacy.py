@@ -773,17 +773,23 @@ def _contacts(event: Event) -> list[str]:
 # The application's side
 
 
-def attach(app: DealTrail, environ: Mapping[str, str] | None = None) -> None:
+def attach(
+    app: DealTrail, environ: Mapping[str, str] | None = None, *, keyless: bool = False
+) -> None:
     """Turn on encryption at rest for ``app`` when a master key is configured;
-    refuse an encrypted store when none is."""
+    refuse an encrypted store when none is, or with ``keyless`` open it for
+    reading stored bytes only (its events then cannot be read)."""
     master = master_key_from_env(os.environ if environ is None else environ)
     table = key_table(app)
     if master is None:
         if table.exists():
-            raise StoreError(
+            refusal = (
                 f"store {app.config.display} is encrypted; set {KEY_ENV} or "
                 f"{KEY_FILE_ENV} to its key"
             )
+            if not keyless:
+                raise StoreError(refusal)
+            app.event_mapper.sealed = refusal
         return
     privacy = Privacy(master, table, app.config.display)
     privacy.check()

@@ -16,7 +16,7 @@ from cli.main import cli
 from engine.application import DealTrail
 from engine.rules import RuleSet
 from tests.conftest import Clock
-from tests.factories import import_examples, opened
+from tests.factories import import_examples, opened, touch
 from tests.test_chain import Raw
 
 RUNNER = CliRunner()
@@ -105,15 +105,41 @@ def test_a_broken_chain_is_a_problem(sqlite_url: str) -> None:
 
 
 def test_doctor_says_when_personal_data_is_encrypted(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+    store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DEALTRAIL_KEY", base64.b64encode(bytes(range(32))).decode())
-    filled(sqlite_url)
-    result = doctor(sqlite_url)
-    assert result.exit_code == 0, result.output
-    assert "encryption  on (personal fields sealed with per-contact keys)" in (
-        result.stdout.splitlines()
+    key = base64.b64encode(bytes(range(32))).decode()
+    filled(store_url)
+    # A key set on a plain store: nothing is sealed until the first write.
+    monkeypatch.setenv("DEALTRAIL_KEY", key)
+    assert _encryption(store_url) == "off (a key is set: the first write turns it on)"
+    with DealTrail(store_url) as app:
+        app.record(opened("SEALED-1"))
+        # Nothing personal yet: still plain.
+        privacy = app.event_mapper.privacy
+        assert privacy is not None
+        assert not privacy.started
+        app.record(touch("t1", deal="SEALED-1"))
+    assert _encryption(store_url) == "on (personal fields sealed with per-contact keys)"
+    # Without the key, doctor and verify still read the stored bytes.
+    monkeypatch.delenv("DEALTRAIL_KEY")
+    assert _encryption(store_url) == (
+        "on (personal fields sealed; no key set, so none were read)"
     )
+    verified = RUNNER.invoke(cli, ["--store", store_url, "verify"])
+    assert verified.exit_code == 0, verified.stderr
+    assert "chains intact" in verified.stdout
+    refused = RUNNER.invoke(cli, ["--store", store_url, "timeline", "SEALED-1"])
+    assert refused.exit_code == 1
+    assert refused.stderr.endswith(
+        "is encrypted; set DEALTRAIL_KEY or DEALTRAIL_KEY_FILE to its key\n"
+    )
+
+
+def _encryption(store: str) -> str:
+    result = doctor(store)
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("encryption")]
+    return line.removeprefix("encryption").strip()
 
 
 def test_a_store_file_others_can_read_is_a_problem(sqlite_url: str) -> None:
