@@ -382,6 +382,8 @@ def import_(
     """
     from engine.errors import ImportRefused
 
+    formats = {name: source_format or _guess_format(name) for name in sources}
+    _check_import_options(formats, encoding, timezone, loss_reason_field)
     reading = ImportReading(encoding, _zone(timezone), loss_reason_field)
     progress = _progress_printer("events")
     try:
@@ -389,9 +391,7 @@ def import_(
             items = (
                 item
                 for name in sources
-                for item in reading.items(
-                    name, source_format or _guess_format(name), stack
-                )
+                for item in reading.items(name, formats[name], stack)
             )
             try:
                 result = app.import_items(items, dry_run=dry_run, progress=progress)
@@ -425,6 +425,42 @@ def import_(
         ),
         err=True,
     )
+
+
+def _check_import_options(
+    formats: dict[str, str],
+    encoding: str,
+    timezone: str | None,
+    loss_reason_field: str | None,
+) -> None:
+    """Refuse an option that would be silently ignored by a source's format."""
+    import codecs
+
+    from click.core import ParameterSource
+
+    from engine.errors import InputError
+
+    given = click.get_current_context().get_parameter_source("encoding")
+    try:
+        utf8 = codecs.lookup(encoding).name == "utf-8"
+    except LookupError:
+        utf8 = False
+    for name, form in formats.items():
+        if form == "native" and given is not ParameterSource.DEFAULT and not utf8:
+            raise InputError(
+                f"--encoding applies to CSV files and Salesforce exports; {name} "
+                "is read as native lines, which are UTF-8"
+            )
+        if form == "native" and timezone is not None:
+            raise InputError(
+                f"--timezone applies to CSV files and Salesforce exports; {name} "
+                "is read as native lines, whose times carry their offset"
+            )
+        if form != "salesforce" and loss_reason_field is not None:
+            raise InputError(
+                f"--loss-reason-field applies to Salesforce exports; {name} is "
+                f"read as {'CSV touchpoints' if form == 'csv' else 'native lines'}"
+            )
 
 
 def _guess_format(name: str) -> str:
