@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from cli.main import FORMATS, State, echo_json, pass_state, rules_option
+from cli.main import (
+    FORMATS,
+    State,
+    echo_json,
+    pass_state,
+    plural,
+    rules_option,
+    views_rules,
+)
 
 
 @click.command()
@@ -17,13 +25,16 @@ from cli.main import FORMATS, State, echo_json, pass_state, rules_option
 def doctor(state: State, rules_file: str | None, fmt: str) -> None:
     """Report the store's kind, size, events, view lag, chain and encryption.
 
-    Exits with 1 when something needs care: an SQLite file that others may
-    read, or a broken chain (the check recomputes every chain, as verify
-    does).
+    Exits with 1 when something needs care: an SQLite file or a master key
+    file (DEALTRAIL_KEY_FILE) that others may read, or a broken chain (the
+    check recomputes every chain, as verify does).
 
     Example: dealtrail doctor --format json
     """
+    import os
+
     from cli.main import load_rules
+    from engine.privacy import exposed_key_file
 
     app = state.app(keyless=True)
     health = app.health()
@@ -37,13 +48,16 @@ def doctor(state: State, rules_file: str | None, fmt: str) -> None:
             f"the store file is readable by others (mode {health.file_mode:o}); "
             "run: chmod 600 on it"
         )
+    exposed = exposed_key_file(os.environ)
+    if exposed is not None:
+        problems.append(exposed)
     chains = app.verify_chains()
     if chains.breaks:
         first = chains.breaks[0]
         more = len(chains.breaks) - 1
         problems.append(
             f"chain broken: {first}"
-            + (f" (and {more} more deals)" if more else "")
+            + (f" (and {plural(more, 'more deal')})" if more else "")
             + "; run: dealtrail verify"
         )
     privacy = app.event_mapper.privacy
@@ -84,29 +98,29 @@ def doctor(state: State, rules_file: str | None, fmt: str) -> None:
     if fmt == "json":
         echo_json(report)
     else:
-        click.echo(_table(report, encryption))
+        click.echo(_table(report, encryption, rules.rules_hash))
     if problems:
         raise click.exceptions.Exit(1)
 
 
-def _table(report: dict[str, Any], encryption: str) -> str:
+def _table(report: dict[str, Any], encryption: str, rules_hash: str) -> str:
     views = report["views"]
     mode = report["file_mode"]
-    rules = "current" if views["rules_current"] else "other rules"
     lines = [
         f"store       {report['store']} ({report['kind']})",
         f"size        {_size(report['size_bytes'])}"
         + (f", file mode {mode}" if mode is not None else ""),
-        f"events      {report['events']} on {report['deals']} deals",
+        f"events      {report['events']} on {plural(report['deals'], 'deal')}",
         f"views       position {views['position']} of {views['head']} "
         f"(lag {views['lag']}); rules {(views['rules_hash'] or 'none')[:12]} "
-        f"({rules})",
+        f"({views_rules(views['rules_hash'], rules_hash)})",
     ]
     chain = report["chain"]
     lines.append(
         f"chain       {chain['status']}"
         + (
-            f" ({chain['unchained_events']} events predate chaining)"
+            f" ({plural(chain['unchained_events'], 'event')} predate"
+            f"{'s' if chain['unchained_events'] == 1 else ''} chaining)"
             if chain["unchained_events"]
             else ""
         )

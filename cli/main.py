@@ -93,6 +93,7 @@ class State:
                         "'dealtrail import FILE' first (or pass --store)"
                     )
                 create_private_file(path)
+            warn_of_exposed_key_file()
             self._app = DealTrail(self.store, keyless=keyless)
         return self._app
 
@@ -109,6 +110,7 @@ class State:
         if dry_run:
             from engine.application import DealTrail
 
+            warn_of_exposed_key_file()
             with (
                 tempfile.TemporaryDirectory() as scratch,
                 DealTrail(f"sqlite:///{scratch}/dry-run.db") as app,
@@ -130,6 +132,17 @@ class State:
 
 
 pass_state = click.make_pass_decorator(State)
+
+
+def warn_of_exposed_key_file() -> None:
+    """Warn, on stderr, when the master key file is not private to its owner."""
+    import os
+
+    from engine.privacy import exposed_key_file
+
+    problem = exposed_key_file(os.environ)
+    if problem is not None:
+        click.echo(f"warning: {problem}", err=True)
 
 
 @click.group(
@@ -167,6 +180,10 @@ def cli(ctx: click.Context, store: str) -> None:
 # Helpers
 
 
+# Longer than any ISO 8601 time: refused before parsing, quoted clipped.
+_LONGEST_TIME = 64
+
+
 def parse_time(value: str | None, option: str) -> datetime | None:
     """Parse an aware ISO 8601 time given on the command line."""
     if value is None:
@@ -176,12 +193,40 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     from engine.errors import InputError
     from engine.events import Timestamp
 
+    if len(value) > _LONGEST_TIME:
+        raise InputError(f"{option}: {not_a_time(value)}")
     try:
         parsed: datetime = TypeAdapter(Timestamp).validate_python(value)
     except ValidationError as e:
-        problem = e.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        error = e.errors(include_url=False)[0]
+        problem = unparsed(error) or error["msg"].removeprefix("Value error, ")
         raise InputError(f"{option}: {problem}") from None
     return parsed
+
+
+def not_a_time(value: object) -> str:
+    from engine.errors import quoted
+
+    return (
+        f"{quoted(value)} is not a time; write ISO 8601 with an offset, "
+        "e.g. 2026-03-02T10:00:00+01:00"
+    )
+
+
+def not_a_date(value: object) -> str:
+    from engine.errors import quoted
+
+    return f"{quoted(value)} is not a date (YYYY-MM-DD)"
+
+
+def unparsed(error: Any) -> str | None:
+    """Pydantic's words for a time or date it could not parse, in ours."""
+    kind = str(error["type"])
+    if kind.startswith("datetime_"):
+        return not_a_time(error["input"])
+    if kind.startswith("date_"):
+        return not_a_date(error["input"])
+    return None
 
 
 def parse_date(value: str | None, option: str) -> date | None:
@@ -193,7 +238,7 @@ def parse_date(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InputError(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from None
+        raise InputError(f"{option}: {not_a_date(value)}") from None
 
 
 def build_event(cls: type[Event], names: dict[str, str], **fields: Any) -> Event:
@@ -208,6 +253,10 @@ def build_event(cls: type[Event], names: dict[str, str], **fields: Any) -> Event
         return cls.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as e:
         field, problem = describe_validation_error(e)
+        words = unparsed(e.errors(include_url=False)[0])
+        if words is not None:
+            more = e.error_count() - 1
+            problem = words + (f" (and {plural(more, 'more problem')})" if more else "")
         if field == "(line)":
             # A rule across fields: name the options as the user types them.
             spelled = re.sub(
@@ -231,6 +280,11 @@ def _spellings(command: click.Command) -> dict[str, str]:
         else:
             names.setdefault(param.name, param.human_readable_name)
     return names
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 deal``, ``2 deals``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def echo_json(data: Any) -> None:
@@ -977,11 +1031,18 @@ def projections_status(state: State, rules_file: str | None) -> None:
     """
     rules = load_rules(rules_file)
     status = state.app().view_status()
-    current = "current" if status.rules_hash == rules.rules_hash else "other rules"
     click.echo(
         f"position {status.position} of {status.head} (lag {status.lag}); "
-        f"rules {status.rules_hash or 'none yet'} ({current})"
+        f"rules {status.rules_hash or 'none'} "
+        f"({views_rules(status.rules_hash, rules.rules_hash)})"
     )
+
+
+def views_rules(built: str | None, given: str) -> str:
+    """Whether the views were built with the rules given."""
+    if built is None:
+        return "views not built yet"
+    return "current" if built == given else "other rules"
 
 
 @projections.command("rebuild")

@@ -26,9 +26,19 @@ def forget(state: State, contact: str, rules_file: str | None) -> None:
 
     Example: dealtrail forget jane.doe@example.com
     """
+    from pydantic import TypeAdapter, ValidationError
+
+    from engine.errors import InputError
+    from engine.events import Contact
+    from engine.importing.native import describe_validation_error
     from engine.privacy import ERASED_PREFIX
     from engine.privacy import forget as forget_contact
 
+    try:
+        # As every event's contact is checked: its length limit included.
+        contact = TypeAdapter(Contact).validate_python(contact)
+    except ValidationError as e:
+        raise InputError(f"contact: {describe_validation_error(e)[1]}") from None
     rules = load_rules(rules_file)
     done = forget_contact(state.app(), contact, rules)
     if done.key_id is None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from cli.main import State, pass_state
+from cli.main import State, pass_state, plural
 
 
 @click.command()
@@ -53,7 +53,9 @@ def verify(ctx: click.Context, state: State, at: int | None, deal: str | None) -
         raise UnknownDealError(deal)
     for problem in report.breaks:
         click.echo(f"broken: {problem}")
-    summary = f"verified {report.deals} deals, {report.events} events: "
+    summary = (
+        f"verified {plural(report.deals, 'deal')}, {plural(report.events, 'event')}: "
+    )
     if report.breaks:
         summary += f"{len(report.breaks)} broken"
     elif report.chained_deals:
@@ -61,9 +63,12 @@ def verify(ctx: click.Context, state: State, at: int | None, deal: str | None) -
     else:
         summary += "unchained"
     if report.unchained_events:
+        one = report.unchained_events == 1
         summary += (
-            f"; {report.unchained_events} events of {report.unchained_deals} deals "
-            "predate chaining and are unchained"
+            f"; {plural(report.unchained_events, 'event')} of "
+            f"{plural(report.unchained_deals, 'deal')} "
+            f"{'predates' if one else 'predate'} chaining and "
+            f"{'is' if one else 'are'} unchained"
         )
     click.echo(summary)
     if report.breaks:
@@ -80,5 +85,5 @@ def verify(ctx: click.Context, state: State, at: int | None, deal: str | None) -
     elif report.store is not None:
         click.echo(
             f"store: chain head at position {shown}: {report.store.digest} "
-            f"({report.store.deals} deals)"
+            f"({plural(report.store.deals, 'deal')})"
         )

@@ -34,6 +34,7 @@ from typing import Generic, TypeVar
 from uuid import UUID
 
 from engine.deal import deal_id
+from engine.errors import quoted
 
 DIGEST_SIZE = 32
 _GENESIS = b"dealtrail chain v1\x00"
@@ -278,7 +279,7 @@ def _verify_deal(
         report.chained_deals += 1
         report.breaks.append(
             Break(
-                f"deal id {_quoted(originator)}",
+                f"deal id {quoted(originator)}",
                 1,
                 "not a deal id (events stored outside dealtrail)",
             )
@@ -420,7 +421,7 @@ def _broken(
     named = _named(row, deal_of)
     if named is not None and _deal_id(named) != originator:
         problem = (
-            f"event of deal {_quoted(named)} stored under this deal's id "
+            f"event of deal {quoted(named)} stored under this deal's id "
             "(inserted or moved outside dealtrail)"
         )
     return Break(key, row.version, problem)
@@ -471,10 +472,3 @@ def _deal_id(key: str) -> UUID | None:
         return deal_id(key)
     except UnicodeError:
         return None  # a lone surrogate: no deal's key
-
-
-def _quoted(value: str) -> str:
-    """A value from the store as a message quotes it: its repr, clipped, so
-    that a tampered one cannot flood or forge verify's output."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:56] + "...'"

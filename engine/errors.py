@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+# How much of a value a message quotes (docs/security.md, "Hostile input").
+QUOTED = 60
+
+
+def quoted(value: object) -> str:
+    """A value as a message quotes it: its repr, on one line, clipped, so that
+    a huge or multi-line value cannot flood or forge the output."""
+    text = repr(value)
+    return text if len(text) <= QUOTED else text[: QUOTED - 4] + "...'"
+
 
 class DealtrailError(Exception):
     """Base class of every error the application reports to its users."""
@@ -17,7 +27,7 @@ class DomainError(DealtrailError):
 
 class UnknownDealError(DomainError):
     def __init__(self, deal: str) -> None:
-        super().__init__(f"unknown deal {deal!r}; open it first")
+        super().__init__(f"unknown deal {quoted(deal)}; open it first")
         self.deal = deal
 
 

@@ -124,6 +124,37 @@ def master_key_from_env(environ: Mapping[str, str]) -> bytes | None:
     return _decode_key(text, KEY_ENV) if text else None
 
 
+def exposed_key_file(environ: Mapping[str, str]) -> str | None:
+    """What is wrong with the key file the environment names when its group
+    or others may use it (read, or write: put their own key in), as one
+    line; None when it names none, it cannot be read or it is private.
+
+    Such a key is still used: the caller warns (docs/security.md, Hygiene).
+    """
+    import shlex
+    import stat
+
+    path = environ.get(KEY_FILE_ENV, "").strip()
+    if not path or environ.get(KEY_ENV, "").strip() or os.name == "nt":
+        return None  # none, refused (both set), or no POSIX modes
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None  # reading it reports the problem
+    if not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return None
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        access = "readable by others"
+    elif mode & (stat.S_IWGRP | stat.S_IWOTH):
+        access = "writable by others"
+    else:
+        access = "open to others"
+    return (
+        f"key file {path} is {access} (mode {mode:03o}); "
+        f"run: chmod 600 {shlex.quote(path)}"
+    )
+
+
 def _decode_key(text: str, where: str) -> bytes:
     try:
         key = base64.b64decode(text, validate=True)

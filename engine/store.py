@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from engine.errors import InputError, StoreError
+from engine.errors import InputError, StoreError, quoted
 
 DEFAULT_STORE = "sqlite:///dealtrail.db"
 # Seconds a writer waits for another writer's lock before giving up; the
@@ -30,13 +30,13 @@ def lock_timeout() -> int:
         return LOCK_TIMEOUT_SECONDS
     if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise InputError(
-            f"DEALTRAIL_LOCK_TIMEOUT {value!r}: write a whole number of seconds"
+            f"DEALTRAIL_LOCK_TIMEOUT {quoted(value)}: write a whole number of seconds"
             " (1 or more)"
         )
     if int(value) > MAX_LOCK_TIMEOUT_SECONDS:
         raise InputError(
-            f"DEALTRAIL_LOCK_TIMEOUT {value!r}: at most {MAX_LOCK_TIMEOUT_SECONDS}"
-            " seconds (about 24 days)"
+            f"DEALTRAIL_LOCK_TIMEOUT {quoted(value)}: at most "
+            f"{MAX_LOCK_TIMEOUT_SECONDS} seconds (about 24 days)"
         )
     return int(value)
 
@@ -91,11 +91,11 @@ def parse_store_url(url: str) -> StoreConfig:
     try:
         parts = urlsplit(_quote_userinfo(url))
     except ValueError as e:
-        raise InputError(f"store {display!r}: not a valid URL ({e})") from None
+        raise InputError(f"store {quoted(display)}: not a valid URL ({e})") from None
     if parts.scheme == "sqlite":
         if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
             raise InputError(
-                f"store {display!r}: write sqlite:///relative/path.db "
+                f"store {quoted(display)}: write sqlite:///relative/path.db "
                 "or sqlite:////absolute/path.db"
             )
         path = unquote(parts.path[1:])
@@ -113,23 +113,25 @@ def parse_store_url(url: str) -> StoreConfig:
         database = unquote(parts.path.lstrip("/"))
         if not parts.hostname or not database:
             raise InputError(
-                f"store {display!r}: write postgresql://user[:password]@host[:port]/db"
+                f"store {quoted(display)}: write postgresql://user[:password]@host[:port]/db"
             )
         query = parse_qs(parts.query)
         unknown = set(query) - {"schema"}
         if unknown:
             raise InputError(
-                f"store {display!r}: unknown option {sorted(unknown)[0]!r} "
+                f"store {quoted(display)}: unknown option {quoted(sorted(unknown)[0])} "
                 "(only 'schema' is understood)"
             )
         schema = query.get("schema", ["public"])[-1]
         if not _SCHEMA_NAME.match(schema):
-            raise InputError(f"store {display!r}: schema must be a lower-case name")
+            raise InputError(
+                f"store {quoted(display)}: schema must be a lower-case name"
+            )
         try:
             port = parts.port or 5432
         except ValueError:
             raise InputError(
-                f"store {display!r}: the port must be a number from 0 to 65535"
+                f"store {quoted(display)}: the port must be a number from 0 to 65535"
             ) from None
         return StoreConfig(
             kind="postgresql",
@@ -148,7 +150,7 @@ def parse_store_url(url: str) -> StoreConfig:
             display=display,
         )
     raise InputError(
-        f"store {display!r}: unknown kind; use sqlite:///file.db "
+        f"store {quoted(display)}: unknown kind; use sqlite:///file.db "
         "or postgresql://user@host/db"
     )
 

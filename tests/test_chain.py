@@ -673,7 +673,7 @@ def test_the_v1_fixture_store_is_unchained_not_broken(tmp_path: Path) -> None:
     result = verify(url)
     assert result.exit_code == 0, result.stdout
     assert result.stdout == (
-        "verified 1 deals, 22 events: unchained; 22 events of 1 deals predate "
+        "verified 1 deal, 22 events: unchained; 22 events of 1 deal predate "
         "chaining and are unchained\n"
     )
 
@@ -692,7 +692,7 @@ def test_a_pre_chain_deal_continued_later_is_chained_from_its_new_events(
     new = Raw(url).state("FIX-1", 23)
     digest = link(genesis(deal_id("FIX-1")), 23, "TouchpointLogged", new)
     assert result.stdout.splitlines() == [
-        "verified 1 deals, 23 events: chains intact; 22 events of 1 deals "
+        "verified 1 deal, 23 events: chains intact; 22 events of 1 deal "
         "predate chaining and are unchained",
         f"deal FIX-1: chain head at position 23: version 23, {digest.hex()}",
     ]

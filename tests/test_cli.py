@@ -408,6 +408,11 @@ def test_the_default_store_is_dealtrail_db_in_the_working_directory(
             "error: store 'postgresql://sam@db.example/crm?schema=Bad-Name': "
             "schema must be a lower-case name",
         ),
+        (
+            "foo://" + "x" * 500,
+            "error: store 'foo://" + "x" * 49 + "...': unknown kind; "
+            "use sqlite:///file.db or postgresql://user@host/db",
+        ),
     ],
     ids=[
         "unknown kind",
@@ -417,6 +422,7 @@ def test_the_default_store_is_dealtrail_db_in_the_working_directory(
         "postgresql with a bad port",
         "postgresql with an unknown option",
         "postgresql with a bad schema",
+        "a long one, clipped",
     ],
 )
 @pytest.mark.parametrize(
@@ -923,9 +929,85 @@ def test_a_naive_not_before_names_the_option(deal: Path) -> None:
     assert line.startswith("error: --not-before: naive timestamp")
 
 
+NOT_A_TIME = (
+    "{value} is not a time; write ISO 8601 with an offset, "
+    "e.g. 2026-03-02T10:00:00+01:00"
+)
+LONG = "x" * 500
+CLIPPED = repr(LONG)[:56] + "...'"
+
+
 def test_a_time_that_is_not_a_time_is_a_one_line_error(deal: Path) -> None:
     line = error_line(invoke(deal, "stage", "ACME-1", "proposal", "--at", "soon"))
-    assert line.startswith("error: --at: Input should be a valid datetime")
+    assert line == "error: --at: " + NOT_A_TIME.format(value="'soon'")
+
+
+@pytest.mark.parametrize(
+    ("args", "value", "shown"),
+    [
+        (("gaps", "ACME-1", "--at"), "notatime", "'notatime'"),
+        (("deal", "list", "--at"), "2026-13-01T10:00:00Z", "'2026-13-01T10:00:00Z'"),
+        (("accounts", "--at"), "notatime", "'notatime'"),
+        (("timeline", "ACME-1", "--as-of"), "tomorrow", "'tomorrow'"),
+        (("deal", "show", "ACME-1", "--as-known-at"), LONG, CLIPPED),
+        (("replay", "ACME-1", "--until"), "2026-03-02T25:00:00Z", None),
+        (("request", "ACME-1", "--by", "dana@acme.example", "--not-before"), "", "''"),
+        (("correct", "ACME-1", "t1", "--occurred-at"), LONG, CLIPPED),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, tuple) else None,
+)
+def test_every_time_option_names_a_value_that_is_not_a_time_in_one_clipped_line(
+    deal: Path, args: tuple[str, ...], value: str, shown: str | None
+) -> None:
+    line = error_line(invoke(deal, *args, value))
+    shown = shown or repr(value)
+    assert line == f"error: {args[-1]}: " + NOT_A_TIME.format(value=shown)
+    assert len(line) < 160
+
+
+def test_a_date_that_is_not_a_date_is_a_one_line_error(deal: Path) -> None:
+    args = ("promise", "ACME-1", "--due", "notadate")
+    assert error_line(invoke(deal, *args)) == (
+        "error: --due: 'notadate' is not a date (YYYY-MM-DD)"
+    )
+    assert error_line(invoke(deal, "backtest", "--since", LONG)) == (
+        f"error: --since: {CLIPPED} is not a date (YYYY-MM-DD)"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("timeline", LONG),
+        ("deal", "show", LONG),
+        ("gaps", LONG),
+        ("audit", LONG),
+        ("replay", LONG),
+        ("report", LONG, "--out", "z.html"),
+        ("verify", "--deal", LONG),
+    ],
+    ids=lambda a: a[0] if a[0] != "deal" else "deal show",
+)
+def test_an_unknown_deal_key_is_clipped_in_its_error(
+    deal: Path, args: tuple[str, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = error_line(invoke(deal, *args))
+    assert line == f"error: unknown deal {CLIPPED}; open it first"
+    assert not (tmp_path / "z.html").exists()
+
+
+def test_verify_counts_one_deal_and_one_event_in_the_singular(store: Path) -> None:
+    record(store, *OPEN)
+    lines = ok(invoke(store, "verify")).stdout.splitlines()
+    assert lines[0] == "verified 1 deal, 1 event: chains intact"
+    assert lines[1].startswith("store: chain head at position 1: ")
+    assert lines[1].endswith(" (1 deal)")
+    record(store, *JOIN)
+    record(store, *(x.replace("ACME-1", "ACME-2") for x in OPEN))
+    lines = ok(invoke(store, "verify")).stdout.splitlines()
+    assert lines[0] == "verified 2 deals, 3 events: chains intact"
+    assert lines[1].endswith(" (2 deals)")
 
 
 def test_bad_input_is_refused_before_the_store_is_created(store: Path) -> None:
@@ -1677,7 +1759,9 @@ def status_line(store: Path) -> str:
 
 
 def test_projections_status_rebuild_and_lag(deal: Path) -> None:
-    assert status_line(deal) == "position 0 of 3 (lag 3); rules none yet (other rules)"
+    assert status_line(deal) == (
+        "position 0 of 3 (lag 3); rules none (views not built yet)"
+    )
     assert message(invoke(deal, "projections", "rebuild", "--batch-size", "2")) == (
         "rebuilt views to position 3"
     )
@@ -1708,7 +1792,7 @@ def test_deal_show_of_an_unknown_deal_is_a_one_line_error(deal: Path) -> None:
 
 def test_an_empty_at_is_an_error_not_now(deal: Path) -> None:
     line = error_line(invoke(deal, "stage", "ACME-1", "proposal", "--at", ""))
-    assert line.startswith("error: --at: Input should be a valid datetime")
+    assert line == "error: --at: " + NOT_A_TIME.format(value="''")
     assert len(timeline(deal, "ACME-1")) == 3
 
 

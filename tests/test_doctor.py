@@ -7,6 +7,7 @@ import os
 import sqlite3
 import stat
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
@@ -45,7 +46,8 @@ def test_doctor_reports_a_sqlite_store(sqlite_url: str) -> None:
     assert lines[2] == f"events      {events} on 9 deals"
     # The views have never been built: everything is lag.
     assert lines[3] == (
-        f"views       position 0 of {events} (lag {events}); rules none (other rules)"
+        f"views       position 0 of {events} (lag {events}); "
+        "rules none (views not built yet)"
     )
 
 
@@ -151,6 +153,45 @@ def test_a_store_file_others_can_read_is_a_problem(sqlite_url: str) -> None:
         "problem     the store file is readable by others (mode 644); "
         "run: chmod 600 on it"
     )
+
+
+@pytest.mark.parametrize(
+    ("mode", "access"),
+    [
+        (0o644, "readable by others"),
+        (0o640, "readable by others"),
+        (0o620, "writable by others"),
+        (0o610, "open to others"),
+    ],
+)
+def test_a_key_file_others_can_use_is_a_problem(
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: int,
+    access: str,
+) -> None:
+    filled(sqlite_url)
+    key_file = tmp_path / "master key"
+    key_file.write_text(base64.b64encode(bytes(range(32))).decode())
+    key_file.chmod(mode)
+    monkeypatch.delenv("DEALTRAIL_KEY", raising=False)
+    monkeypatch.setenv("DEALTRAIL_KEY_FILE", str(key_file))
+    problem = (
+        f"key file {key_file} is {access} (mode {mode:o}); run: chmod 600 '{key_file}'"
+    )
+    result = doctor(sqlite_url)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == f"problem     {problem}"
+    assert result.stderr == f"warning: {problem}\n"
+    result = doctor(sqlite_url, "--format", "json")
+    assert result.exit_code == 1
+    assert orjson.loads(result.stdout)["problems"] == [problem]
+    # A private key file is no problem.
+    key_file.chmod(0o600)
+    result = doctor(sqlite_url)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert not [x for x in result.stdout.splitlines() if x.startswith("problem")]
 
 
 def test_doctor_on_postgresql_never_shows_the_password(postgres_url: str) -> None:

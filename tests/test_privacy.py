@@ -268,6 +268,39 @@ def test_a_key_file_works_and_bad_keys_are_refused_in_one_line(
         assert line.startswith(f"error: {expected}"), line
 
 
+@pytest.mark.usefixtures("no_key")
+def test_a_key_file_others_can_read_is_used_with_a_warning(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "master.key"
+    key_file.write_text(new_master_key() + "\n")
+    key_file.chmod(0o644)
+    with_file = {"DEALTRAIL_KEY_FILE": str(key_file)}
+    warning = (
+        f"warning: key file {key_file} is readable by others (mode 644); "
+        f"run: chmod 600 {key_file}\n"
+    )
+    # Every command that loads the key warns once, then does its work.
+    result = run(sqlite_url, "import", str(FIXTURE), env=with_file)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith(warning)
+    assert result.stderr.count("warning:") == 1
+    result = run(sqlite_url, "timeline", "FIX-1", env=with_file)
+    assert result.exit_code == 0
+    assert "Greta Lang" in result.stdout
+    assert result.stderr == warning
+    dry = run(
+        f"{sqlite_url.removesuffix('.db')}-new.db",
+        "import", "--dry-run", str(FIXTURE),
+        env=with_file,
+    )  # fmt: skip
+    assert dry.exit_code == 0, dry.stderr
+    assert dry.stderr.startswith(warning)
+    assert dry.stderr.count("warning:") == 1
+    key_file.chmod(0o600)
+    assert run(sqlite_url, "timeline", "FIX-1", env=with_file).stderr == ""
+
+
 # Forget
 
 
@@ -538,7 +571,23 @@ def test_forget_needs_encryption_and_a_valid_contact(sqlite_url: str) -> None:
     )
     key = {"DEALTRAIL_KEY": new_master_key()}
     line = one_line_error(run(sqlite_url, "forget", "two words", env=key))
-    assert line.startswith("error: contact: ")
+    assert line == (
+        "error: contact: 'two words' is not an email or a CRM id (it has spaces)"
+    )
+    # Checked as every event's contact is, its length limit included.
+    for contact in ("x" * 201, "x" * 5000, "a@b.example\nforged line"):
+        line = one_line_error(run(sqlite_url, "forget", contact, env=key))
+        assert line == (
+            "error: contact: String should have at most 200 characters"
+            if len(contact) > 200
+            else "error: contact: must be a single line without control characters"
+        )
+    # A contact at the limit is one: with no key of theirs, nothing to destroy.
+    longest = "x" * 200
+    assert ok(run(sqlite_url, "forget", longest, env=key)) == (
+        f"{longest}: no key to destroy (already forgotten, or never recorded "
+        "with encryption on); views rebuilt\n"
+    )
 
 
 @pytest.mark.usefixtures("no_key")

@@ -360,6 +360,7 @@ def test_key_table_writes_meet_a_held_lock_with_the_same_one_line(
 ) -> None:
     key_file = tmp_path / "master.key"
     key_file.write_text(new_master_key())
+    key_file.chmod(0o600)
     plain = f"{sqlite_url.removesuffix('.db')}-plain.db"
     with DealTrail(plain) as app:
         app.record(opened())

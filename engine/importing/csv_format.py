@@ -17,7 +17,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import IO, Any
 
 from pydantic import ValidationError
@@ -27,10 +27,12 @@ from engine.events import CATALOGUE, TouchpointLogged, event_type_name
 from engine.importing.native import (
     ImportItem,
     LineError,
+    Loc,
     Located,
-    describe_validation_error,
+    field_path,
     parse_event,
     quoted,
+    validation_problem,
 )
 
 LIST_SEPARATOR = ";"
@@ -371,6 +373,8 @@ def _read_row(
 ) -> ImportItem:
     name = table.name
     obj: dict[str, Any] = {}
+    # Each cell as written, for messages about the value it gave.
+    given: dict[str, str] = {}
     for field, column, raw in zip(fields, table.header, row, strict=True):
         cell = raw.strip()
         if not cell:
@@ -379,17 +383,20 @@ def _read_row(
         if problem is not None:
             return LineError(name, line, column, problem)
         obj[field] = value
+        given[field] = cell
     if "type" not in fields:
         obj["type"] = DEFAULT_TYPE
     obj.setdefault("source", f"{name}:{line}")
     try:
         return Located(parse_event(obj), f"{name}:{line}")
     except ValidationError as e:
-        loc, message = describe_validation_error(e)
+        loc, message = validation_problem(e, given)
         return LineError(name, line, _column_of(loc, fields, table.header), message)
     except ValueError as e:
-        loc, _, message = str(e).partition(": ")
-        return LineError(name, line, _column_of(loc, fields, table.header), message)
+        field, _, message = str(e).partition(": ")
+        return LineError(
+            name, line, _column_of((field,), fields, table.header), message
+        )
 
 
 def _value(
@@ -410,12 +417,12 @@ def _value(
     return cell, None
 
 
-def _column_of(loc: str, fields: list[str], header: list[str]) -> str:
-    """An error's field path, named by the file's own column header."""
-    field, dot, rest = loc.partition(".")
-    if field in fields:
-        return header[fields.index(field)] + dot + rest
-    return loc
+def _column_of(loc: Loc, fields: list[str], header: list[str]) -> str:
+    """An error's field, named by the file's own column header: the whole
+    cell, for a list's item too (the message names the item)."""
+    if loc and loc[0] in fields:
+        return header[fields.index(str(loc[0]))]
+    return field_path(loc)
 
 
 def timestamp_in(text: str, zone: tzinfo | None) -> tuple[Any, str | None]:
@@ -437,4 +444,26 @@ def timestamp_in(text: str, zone: tzinfo | None) -> tuple[Any, str | None]:
             f"naive timestamp {text!r}; add a UTC offset such as Z or +01:00, "
             "or pass --timezone"
         )
-    return value.replace(tzinfo=zone), None
+    return local_time(value, zone)
+
+
+def local_time(value: datetime, zone: tzinfo) -> tuple[datetime | None, str | None]:
+    """A naive time read in ``zone``: (aware time, problem).
+
+    A time that the clocks skipped (a spring-forward gap) does not exist: it
+    is refused. An ambiguous one (clocks moved back) is the earlier of the
+    two.
+    """
+    aware = value.replace(tzinfo=zone, fold=0)
+    try:
+        back = aware.astimezone(UTC).astimezone(zone)
+    except (OverflowError, ValueError):
+        # Near the calendar's ends: the event's own year check refuses it.
+        return aware, None
+    if back.replace(tzinfo=None) != value.replace(fold=0):
+        # Written anew, not as given: a cell may hold any fraction of a second.
+        precise = value.second or value.microsecond
+        shown = value.isoformat(sep=" ", timespec="auto" if precise else "minutes")
+        name = getattr(zone, "key", None) or str(zone)
+        return None, f"{shown} does not exist in {name} (clocks moved forward)"
+    return aware, None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,14 @@ MAX_REPORTED_ERRORS = 20
 # character escaped) is about a quarter of this; the cap bounds memory.
 MAX_LINE_BYTES = 1_048_576
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+NOT_UTF8 = (
+    "not UTF-8 text; native lines are UTF-8 JSON (is this a CSV file, or compressed?)"
+)
+UTF16 = (
+    "UTF-16 text (it starts with a UTF-16 byte-order mark); native lines are "
+    "UTF-8 JSON: save the file as UTF-8"
+)
 # How much of a refused value or field name a message quotes.
 _QUOTED = 60
 
@@ -49,6 +58,8 @@ class Located:
 
 # What every reader yields, line by line: an event, or why a line was refused.
 ImportItem = Located | LineError
+# Where a validation error is: field names and list positions (from 0).
+Loc = tuple[str | int, ...]
 
 
 @dataclass(slots=True)
@@ -65,17 +76,53 @@ class ParsedFile:
             self.errors.append(error)
 
 
-def describe_validation_error(error: ValidationError) -> tuple[str, str]:
-    """The first problem of a validation error as (field path, message)."""
+def validation_problem(
+    error: ValidationError, given: Mapping[str, object] | None = None
+) -> tuple[Loc, str]:
+    """The first problem of a validation error as (location, message).
+
+    A refused choice (an enum or literal) is named with the value given:
+    ``given`` holds a reader's values as the user wrote them, by field, for
+    a reader that changed them before validation (a CSV cell's spelling).
+    """
     first = error.errors(include_url=False)[0]
-    loc = ".".join(_loc_part(part) for part in first["loc"]) or "(line)"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    loc = tuple(first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
         message = "unknown field"
+    elif kind in ("enum", "literal_error"):
+        value = first["input"]
+        if given is not None and len(loc) == 1 and loc[0] in given:
+            value = given[str(loc[0])]
+        expected = str(first.get("ctx", {}).get("expected", ""))
+        choices = ", ".join(re.findall(r"'([^']*)'", expected)) or expected
+        message = f"{quoted(value)} is not one of {choices}"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
     more = error.error_count() - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return loc, message
+
+
+def field_path(loc: Loc) -> str:
+    """A field's location as a native line's messages name it: the field,
+    and an item of a list by its position counted from 1
+    (``participants (item 2)``)."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f" (item {part + 1})"
+        else:
+            path += ("." if path else "") + _loc_part(part)
+    return path or "(line)"
+
+
+def describe_validation_error(error: ValidationError) -> tuple[str, str]:
+    """The first problem of a validation error as (dotted field path, message),
+    for the command line, which names a field by its option."""
+    loc, message = validation_problem(error)
+    return ".".join(_loc_part(part) for part in loc) or "(line)", message
 
 
 def _loc_part(part: str | int) -> str:
@@ -107,7 +154,9 @@ def parse_event(obj: Any) -> Event:
 def iter_lines(lines: Iterable[bytes], name: str) -> Iterator[ImportItem]:
     """Validate a native file line by line, yielding each event or error.
 
-    Lines without a ``source`` get ``FILE:LINE`` as their provenance.
+    Lines without a ``source`` get ``FILE:LINE`` as their provenance. The
+    first line that is not UTF-8 is the file's last: the file is not text
+    of native lines.
     """
     for number, raw in _numbered(lines):
         if len(raw) > MAX_LINE_BYTES and len(raw.rstrip(b"\r\n")) > MAX_LINE_BYTES:
@@ -130,10 +179,16 @@ def iter_lines(lines: Iterable[bytes], name: str) -> Iterator[ImportItem]:
                 obj["source"] = f"{name}:{number}"
             yield Located(parse_event(obj), f"{name}:{number}")
         except orjson.JSONDecodeError as e:
+            encoding = _not_utf8(raw, number)
+            if encoding is not None:
+                # Another encoding, compressed or binary: every line would
+                # say so again, and later lines may not even be split right.
+                yield LineError(name, number, "(line)", encoding)
+                return
             yield LineError(name, number, "(line)", f"not valid JSON: {e}")
         except ValidationError as e:
-            loc, message = describe_validation_error(e)
-            yield LineError(name, number, loc, message)
+            loc, message = validation_problem(e)
+            yield LineError(name, number, field_path(loc), message)
         except ValueError as e:
             loc, _, message = str(e).partition(": ")
             yield LineError(name, number, loc, message)
@@ -201,6 +256,17 @@ def _repeated_key(raw: bytes, obj: dict[str, Any]) -> tuple[str, str] | None:
     if not found:
         return None
     return _loc_part(found[0]), "given twice; give each field once"
+
+
+def _not_utf8(raw: bytes, number: int) -> str | None:
+    """Why a line that did not decode as JSON is not UTF-8 text, or None."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        if number == 1 and raw.startswith(_UTF16_BOMS):
+            return UTF16
+        return NOT_UTF8
+    return None
 
 
 def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -32,14 +32,15 @@ from engine.events import (
     Role,
     normalise_contact,
 )
-from engine.importing.csv_format import CsvTable, undecodable
+from engine.importing.csv_format import CsvTable, local_time, undecodable
 from engine.importing.native import (
     ImportItem,
     LineError,
     Located,
-    describe_validation_error,
+    field_path,
     parse_event,
     quoted,
+    validation_problem,
 )
 
 
@@ -167,6 +168,8 @@ TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no", ""
 MAX_DIGITS = 9
 # The longest touchpoint duration the catalogue takes (TouchpointLogged).
 DAY_MINUTES = 24 * 60
+# Noted in ``Bundle.notes``: a multi-day event imported without a duration.
+LONG_EVENT = "Event.csv events over a day, imported without their duration"
 # The hour given to activities that Salesforce dates without a time.
 NOON = time(12)
 
@@ -215,7 +218,8 @@ class _Opportunity:
 class Bundle:
     """A Salesforce data export folder, read into events.
 
-    ``skipped`` counts, after reading, the rows that became no event and why.
+    ``skipped`` counts, after reading, the rows that became no event and why;
+    ``notes`` counts rows whose event was imported with a change, and why.
     ``now`` bounds activities: those after it have not happened yet.
     """
 
@@ -225,6 +229,7 @@ class Bundle:
     loss_reason_field: str | None = None
     now: datetime | None = None
     skipped: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
     _paths: dict[str, Path] = field(default_factory=dict)
     _users: dict[str, str] = field(default_factory=dict)
     _accounts: dict[str, str] = field(default_factory=dict)
@@ -257,10 +262,15 @@ class Bundle:
                 self._paths[layout.file] = path
             elif layout in REQUIRED_FILES:
                 missing.append(layout.file)
+        needed = _listing([layout.file for layout in REQUIRED_FILES], "and")
+        if len(missing) == len(REQUIRED_FILES):
+            raise InputError(
+                f"{self.folder}: not a Salesforce export, which holds {needed}"
+            )
         if missing:
             raise InputError(
-                f"{self.folder}: no {', '.join(missing)}; a Salesforce export "
-                "needs " + ", ".join(layout.file for layout in REQUIRED_FILES)
+                f"{self.folder}: no {_listing(missing, 'or')}; a Salesforce export "
+                f"holds {needed}"
             )
         # Refuse a bad header before reading anything.
         for layout in REQUIRED_FILES + OPTIONAL_FILES:
@@ -680,7 +690,7 @@ class Bundle:
         if minutes is not None and minutes > DAY_MINUTES:
             # A multi-day event (an offsite, a trade show) is still a touch
             # at its start; a touchpoint's duration is at most a day.
-            self.skipped["Event.csv durations over a day (event kept)"] += 1
+            self.notes[LONG_EVENT] += 1
             minutes = None
         return self._touchpoint(
             row,
@@ -768,7 +778,10 @@ class Bundle:
                 column,
                 f"naive timestamp {quoted(text)}; pass --timezone to say where it is",
             )
-        return value.replace(tzinfo=self.timezone)
+        aware, problem = local_time(value, self.timezone)
+        if aware is None:
+            raise _Bad(row, column, problem or "not a time in --timezone")
+        return aware
 
     def _noon(self, day: date) -> datetime:
         return datetime.combine(day, NOON, tzinfo=self.timezone or UTC)
@@ -793,14 +806,20 @@ def _located(obj: dict[str, Any], row: _Row, columns: dict[str, str]) -> ImportI
     try:
         return Located(parse_event(obj), f"{row.file}:{row.line}")
     except ValidationError as e:
-        loc, message = describe_validation_error(e)
-        head, dot, rest = loc.partition(".")
-        return LineError(
-            row.file, row.line, columns.get(head, head) + dot + rest, message
-        )
+        loc, message = validation_problem(e)
+        # The column the field came from, a list's item included (WhoId).
+        column = columns.get(str(loc[0])) if loc else None
+        return LineError(row.file, row.line, column or field_path(loc), message)
     except ValueError as e:
         loc, _, message = str(e).partition(": ")
         return LineError(row.file, row.line, loc, message)
+
+
+def _listing(names: list[str], last: str) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    if len(names) == 1:
+        return names[0]
+    return f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
 def _source(kind: str, row: _Row) -> str:
