@@ -464,6 +464,7 @@ def import_(
     kinds = ", ".join(f"{n} {t}" for t, n in sorted(result.recorded.items()))
     skipped = ", ".join(f"{n} {why}" for why, n in sorted(reading.skipped.items()))
     kept = ", ".join(f"{n} {why}" for why, n in sorted(result.kept.items()))
+    noted = ", ".join(f"{n} {why}" for why, n in sorted(reading.notes.items()))
     total = result.total_recorded
     click.echo(
         f"{verb} {total} event{'' if total == 1 else 's'}"
@@ -471,6 +472,7 @@ def import_(
         + f" on {len(result.new_deals)} new and {len(result.existing_deals)}"
         f" existing deals; {result.unchanged} already recorded"
         + (f"; kept as first recorded: {kept}" if kept else "")
+        + (f"; noted: {noted}" if noted else "")
         + (
             f"; skipped {reading.skipped.total()} "
             f"row{'' if reading.skipped.total() == 1 else 's'} ({skipped})"
@@ -545,6 +547,8 @@ class ImportReading:
     loss_reason_field: str | None
     # Rows that became no event, by reason (Salesforce exports).
     skipped: Counter[str] = field(default_factory=Counter)
+    # Rows imported with something left out, by what (Salesforce exports).
+    notes: Counter[str] = field(default_factory=Counter)
 
     def items(self, name: str, source_format: str, stack: ExitStack) -> Iterator[Any]:
         if source_format == "salesforce":
@@ -558,6 +562,7 @@ class ImportReading:
             )
             yield from bundle.items()
             self.skipped.update(bundle.skipped)
+            self.notes.update(bundle.notes)
             return
         label = "<stdin>" if name == "-" else name
         stream = stack.enter_context(_open_input(name))

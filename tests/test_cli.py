@@ -1221,7 +1221,9 @@ def test_import_with_a_bad_line_writes_nothing(in_tmp: Path, deal: Path) -> None
     assert len(lines) == 4
     for line in lines[:3]:
         assert re.fullmatch(r"bad\.jsonl:\d+: [\w.()]+: \S.*", line), line
-    assert lines[0].startswith("bad.jsonl:2: channel: Input should be 'email'")
+    assert lines[0].startswith(
+        "bad.jsonl:2: channel: 'fax' is not one of email, call, meeting, demo"
+    )
     assert lines[1] == "bad.jsonl:3: occurred_at: " + NAIVE.format(
         value="2026-03-05T10:00:00"
     )

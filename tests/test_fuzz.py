@@ -337,7 +337,7 @@ WON = b'{"type": "DealWon", "deal": "D1", "occurred_at": "2026-03-02T10:00:00Z"}
         (WON[:-1] + b', "' + b"k" * 10_000 + b'": 1}', "'kkkkk"),
         (WON[:-1] + b', "a\\nb": 1}', "'a\\nb': unknown field"),
         (b'{"type": "DealWon", "deal": "\\ud800"}', "(line): not valid JSON"),
-        (b'{"type": "DealWon", "deal": "\xff"}', "(line): not valid JSON"),
+        (b'{"type": "DealWon", "deal": "\xff"}', "(line): not UTF-8 text"),
         (b'{"type": "DealWon", "amount": NaN}', "(line): not valid JSON"),
         (b'{"type": "DealWon", "amount": 1e999}', "(line): not valid JSON"),
     ],

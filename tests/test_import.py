@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from engine.application import DealTrail
 from engine.errors import ImportRefused
 from engine.importing.native import MAX_REPORTED_ERRORS, dump_line, read_lines
-from tests.factories import opened, touch
+from tests.factories import joined, opened, touch
 
 
 def lines(*objs: dict[str, object] | str) -> list[bytes]:
@@ -47,7 +48,11 @@ def test_a_source_given_in_the_line_is_kept() -> None:
             {"type": "DealExploded"},
             "deals.jsonl:1: type: unknown event type 'DealExploded'",
         ),
-        (TOUCH | {"channel": "fax"}, "deals.jsonl:1: channel: Input should be 'email'"),
+        (
+            TOUCH | {"channel": "fax"},
+            "deals.jsonl:1: channel: 'fax' is not one of email, call, meeting, demo, "
+            "message, proposal, social, event, other",
+        ),
         (
             TOUCH | {"occurred_at": "2026-03-02T10:00:00"},
             "deals.jsonl:1: occurred_at: naive",
@@ -57,7 +62,11 @@ def test_a_source_given_in_the_line_is_kept() -> None:
             TOUCH | {"recorded_at": "2026-03-02T10:00:00Z"},
             "deals.jsonl:1: recorded_at: set by",
         ),
-        (TOUCH | {"participants": ["not an email"]}, "deals.jsonl:1: participants.0: "),
+        (
+            TOUCH | {"participants": ["a@bolt.example", "not an email"]},
+            "deals.jsonl:1: participants (item 2): 'not an email' is not an email "
+            "or a CRM id (it has spaces)",
+        ),
         (
             OPEN | {"timezone": "Mars/Olympus"},
             "deals.jsonl:1: timezone: 'Mars/Olympus' is not",
@@ -87,10 +96,97 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_accepted() -> None:
     assert len(parsed.events) == 2
 
 
+NOT_UTF8 = (
+    "(line): not UTF-8 text; native lines are UTF-8 JSON (is this a CSV file, "
+    "or compressed?)"
+)
+
+
 def test_invalid_utf8_is_a_bad_line_not_a_crash() -> None:
     parsed = read_lines([b'{"type": "DealOpened", "name": "\xff"}\n'], "deals.jsonl")
     assert parsed.bad_lines == 1
-    assert "not valid JSON" in str(parsed.errors[0])
+    assert [str(e) for e in parsed.errors] == [f"deals.jsonl:1: {NOT_UTF8}"]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Written by Excel or Notepad on Windows: cp1252, not UTF-8.
+        orjson.dumps(OPEN)
+        + b"\n"
+        + orjson.dumps(TOUCH).replace(b"t1", b"caf\xe9")
+        # ... and more lines like it, which would each say the same.
+        + (b"\n" + orjson.dumps(TOUCH).replace(b"t1", b"\xe9t\xe9")) * 30,
+        # A compressed file: the line after the first is no text either.
+        orjson.dumps(OPEN) + b"\n" + gzip.compress(orjson.dumps(TOUCH) * 50, mtime=0),
+    ],
+    ids=["cp1252", "gzip"],
+)
+def test_a_file_that_is_not_utf8_is_one_bad_line_naming_where(data: bytes) -> None:
+    parsed = read_lines(io.BytesIO(data), "deals.jsonl")
+    assert [str(e) for e in parsed.errors] == [f"deals.jsonl:2: {NOT_UTF8}"]
+    # Not read further: the whole file is refused by that one line.
+    assert parsed.bad_lines == 1
+
+
+def test_a_cp1252_file_refuses_the_import_with_one_line(
+    app: DealTrail, tmp_path: Path
+) -> None:
+    path = tmp_path / "deals.jsonl"
+    path.write_bytes(
+        b"".join(
+            orjson.dumps(touch(f"t{n}", summary="Caf\xe9").native())
+            .decode("utf-8")
+            .encode("cp1252")
+            + b"\n"
+            for n in range(50)
+        )
+    )
+    with path.open("rb") as stream, pytest.raises(ImportRefused) as refused:
+        app.import_native([(path.name, stream)])
+    assert refused.value.problems == [f"deals.jsonl:1: {NOT_UTF8}"]
+    assert str(refused.value) == "1 bad line; nothing was imported"
+
+
+def test_a_utf16_file_is_told_to_be_saved_as_utf8() -> None:
+    # What PowerShell's `>` writes by default.
+    data = (orjson.dumps(OPEN) + b"\r\n" + orjson.dumps(TOUCH)).decode()
+    parsed = read_lines(io.BytesIO(data.encode("utf-16")), "deals.jsonl")
+    assert [str(e) for e in parsed.errors] == [
+        "deals.jsonl:1: (line): UTF-16 text (it starts with a UTF-16 byte-order "
+        "mark); native lines are UTF-8 JSON: save the file as UTF-8"
+    ]
+    assert parsed.bad_lines == 1
+
+
+def test_a_lone_surrogate_escape_is_still_not_valid_json() -> None:
+    parsed = read_lines([b'{"type": "DealWon", "deal": "\\ud800"}'], "deals.jsonl")
+    assert str(parsed.errors[0]).startswith(
+        "deals.jsonl:1: (line): not valid JSON: no low surrogate"
+    )
+
+
+def test_a_refused_choice_names_the_value_given_clipped() -> None:
+    parsed = read_lines(
+        lines(
+            TOUCH | {"direction": "sideways"},
+            joined("a@b.example", "champion").native() | {"role": "boss"},
+            TOUCH | {"outcome": "x" * 100},
+            TOUCH | {"direction": 7},
+        ),
+        "deals.jsonl",
+    )
+    assert [str(e) for e in parsed.errors] == [
+        "deals.jsonl:1: direction: 'sideways' is not one of outbound, inbound, "
+        "internal",
+        "deals.jsonl:2: role: 'boss' is not one of decision_maker, economic_buyer, "
+        "champion, influencer, technical_evaluator, user, procurement, legal, "
+        "gatekeeper, blocker, other",
+        # Clipped to 60 characters, as every quoted value.
+        f"deals.jsonl:3: outcome: '{'x' * 55}...' is not one of connected, "
+        "no_answer, voicemail, bounced, replied, other",
+        "deals.jsonl:4: direction: 7 is not one of outbound, inbound, internal",
+    ]
 
 
 def test_dump_line_writes_sorted_native_lines_that_read_back_equal() -> None:

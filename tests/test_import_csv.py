@@ -254,14 +254,34 @@ def test_a_bad_row_names_its_file_line_and_column() -> None:
         ",2026-03-03T10:00:00Z,call,outbound,,\n"
     )
     assert errors(items) == [
-        "touches.csv:2: Channel: Input should be 'email', 'call', 'meeting', "
-        "'demo', 'message', 'proposal', 'social', 'event' or 'other'",
-        "touches.csv:3: With.0: 'not an email' is not an email or a CRM id "
+        "touches.csv:2: Channel: 'fax' is not one of email, call, meeting, demo, "
+        "message, proposal, social, event, other",
+        "touches.csv:3: With: 'not an email' is not an email or a CRM id "
         "(it has spaces)",
         "touches.csv:4: Duration (min): Input should be a valid integer, unable "
         "to parse string as an integer",
         "touches.csv:5: (line): 7 cells, but the header names 6 columns",
         "touches.csv:6: Deal: Field required",
+    ]
+
+
+def test_a_refused_choice_or_contact_names_the_value_as_the_cell_gives_it() -> None:
+    items = read(
+        "type,deal,occurred_at,channel,Call Type,contact,Contact Role,With\n"
+        "TouchpointLogged,B-1,2026-03-03T10:00:00Z,call,Sideways,,,\n"
+        "StakeholderJoined,B-1,2026-03-03T10:00:00Z,,,lee@bolt.example,"
+        "Chief Decider,\n"
+        "TouchpointLogged,B-1,2026-03-03T10:00:00Z,call,Inbound,,,"
+        "a@bolt.example; b@bolt\n"
+    )
+    assert errors(items) == [
+        "touches.csv:2: Call Type: 'Sideways' is not one of outbound, inbound, "
+        "internal",
+        "touches.csv:3: Contact Role: 'Chief Decider' is not one of decision_maker, "
+        "economic_buyer, champion, influencer, technical_evaluator, user, "
+        "procurement, legal, gatekeeper, blocker, other",
+        # The column as a whole, whichever of its contacts is refused.
+        "touches.csv:4: With: 'b@bolt' is not a valid email address",
     ]
 
 
@@ -317,6 +337,40 @@ def test_naive_times_are_read_in_the_given_time_zone() -> None:
     assert winter.logged_at.utcoffset() == timedelta(hours=2)
     assert utc.occurred_at.utcoffset() == timedelta(0)
     assert utc.occurred_at == datetime(2026, 3, 3, 10, tzinfo=UTC)
+
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+def test_a_local_time_the_clocks_skipped_is_a_bad_row() -> None:
+    text = (
+        f"{HEADER},logged_at\n"
+        "B-1,2026-03-29 02:30,call,outbound,,\n"
+        "B-1,2026-03-29T01:59:59,call,outbound,,2026-03-29 02:00:00.250\n"
+        "B-1,2026-03-29 03:00,call,outbound,,\n"
+    )
+    items = read(text, zone=OSLO)
+    assert errors(items) == [
+        "touches.csv:2: occurred_at: 2026-03-29 02:30 does not exist in "
+        "Europe/Oslo (clocks moved forward)",
+        "touches.csv:3: logged_at: 2026-03-29 02:00:00.250000 does not exist in "
+        "Europe/Oslo (clocks moved forward)",
+    ]
+    # Either side of the gap is read as usual.
+    (after,) = [i.event for i in items if isinstance(i, Located)]
+    assert after.occurred_at == datetime(2026, 3, 29, 1, tzinfo=UTC)
+
+
+def test_an_ambiguous_local_time_is_the_earlier_of_the_two() -> None:
+    text = f"{HEADER}\nB-1,2026-10-25 02:30,call,outbound,\n"
+    (touch,) = events(read(text, zone=OSLO))
+    # 02:30 summer time (+02:00), an hour before 02:30 winter time.
+    assert touch.native()["occurred_at"] == "2026-10-25T02:30:00+02:00"
+    # (Compared in UTC: Python's datetimes in an ambiguous hour compare unequal
+    # to any other zone's.)
+    assert touch.occurred_at.astimezone(UTC) == datetime(
+        2026, 10, 25, 0, 30, tzinfo=UTC
+    )
 
 
 def test_a_date_without_a_time_stays_a_bad_row_with_a_time_zone() -> None:

@@ -462,7 +462,22 @@ def test_an_event_longer_than_a_day_is_kept_without_its_duration(
     assert long.duration_minutes is None
     assert long.occurred_at == meetings["00U5g00000Evt01BBB"].occurred_at
     assert meetings["00U5g00000Evt01BBB"].duration_minutes == 1440
-    assert read_bundle.skipped["Event.csv durations over a day (event kept)"] == 1
+    # Imported, so noted but not counted as skipped.
+    assert dict(read_bundle.notes) == {
+        "Event.csv events over a day, imported without their duration": 1
+    }
+    assert dict(read_bundle.skipped) == {
+        "Task.csv rows not on an exported opportunity": 2,
+        "Task.csv to-dos (open, or no channel in Type)": 1,
+        "history rows of opportunities not in Opportunity.csv": 1,
+    }
+    line = succeeds(invoke(Path("s.db"), "import", str(export)))
+    assert line.endswith(
+        "; noted: 1 Event.csv events over a day, imported without their duration"
+        "; skipped 4 rows (2 Task.csv rows not on an exported opportunity, "
+        "1 Task.csv to-dos (open, or no channel in Type), "
+        "1 history rows of opportunities not in Opportunity.csv)"
+    )
 
 
 def test_an_opportunity_listed_twice_is_a_bad_row(export: Path) -> None:
@@ -485,6 +500,25 @@ def test_naive_times_need_a_time_zone(export: Path) -> None:
         if isinstance(e, TouchpointLogged) and e.touchpoint == "00U5g00000Evt01AAA"
     ]
     assert visit.occurred_at == datetime(2026, 1, 27, 9, tzinfo=oslo)
+
+
+def test_a_naive_time_the_clocks_skipped_is_a_bad_row(export: Path) -> None:
+    oslo = ZoneInfo("Europe/Oslo")
+    set_cell(export / "Event.csv", 2, "StartDateTime", "2026-03-29T02:30:00.000")
+    set_cell(export / "Event.csv", 3, "StartDateTime", "2026-10-25T02:30:00.000")
+    assert errors(read(export, timezone=oslo)) == [
+        "export/Event.csv:2: StartDateTime: 2026-03-29 02:30 does not exist in "
+        "Europe/Oslo (clocks moved forward)"
+    ]
+    set_cell(export / "Event.csv", 2, "StartDateTime", "2026-03-29T03:30:00.000")
+    starts = {
+        e.touchpoint: e.native()["occurred_at"]
+        for e in events(read(export, timezone=oslo))
+        if isinstance(e, TouchpointLogged)
+    }
+    # An ambiguous time is the earlier of the two, in summer time.
+    assert starts["00U5g00000Evt01AAA"] == "2026-03-29T03:30:00+02:00"
+    assert starts["00U5g00000Evt02AAA"] == "2026-10-25T02:30:00+02:00"
 
 
 @pytest.mark.parametrize(
@@ -528,6 +562,14 @@ def test_naive_times_need_a_time_zone(export: Path) -> None:
             "-30",
             "export/Event.csv:3: DurationInMinutes: Input should be greater than "
             "or equal to 0",
+        ),
+        (
+            "Event.csv",
+            3,
+            "WhoId",
+            "no such contact",
+            "export/Event.csv:3: WhoId: 'no such contact' is not an email or a CRM "
+            "id (it has spaces)",
         ),
         (
             "Opportunity.csv",
@@ -601,9 +643,17 @@ def test_a_bundle_with_a_bad_date_imports_nothing(export: Path, store: Path) -> 
     [
         (
             lambda folder: (folder / "Event.csv").unlink(),
-            "error: export: no Event.csv; a Salesforce export needs Opportunity.csv, "
+            "error: export: no Event.csv; a Salesforce export holds Opportunity.csv, "
             "OpportunityHistory.csv, OpportunityContactRole.csv, Contact.csv, "
-            "Task.csv, Event.csv",
+            "Task.csv and Event.csv",
+        ),
+        (
+            lambda folder: [
+                (folder / name).unlink() for name in ("Task.csv", "Event.csv")
+            ],
+            "error: export: no Task.csv or Event.csv; a Salesforce export holds "
+            "Opportunity.csv, OpportunityHistory.csv, OpportunityContactRole.csv, "
+            "Contact.csv, Task.csv and Event.csv",
         ),
         (
             lambda folder: drop_column(folder / "OpportunityHistory.csv", "StageName"),
@@ -625,7 +675,14 @@ def test_a_bundle_with_a_bad_date_imports_nothing(export: Path, store: Path) -> 
             "error: export/Contact.csv:1: column 'Email' appears twice",
         ),
     ],
-    ids=["missing file", "missing column", "missing task column", "empty", "twice"],
+    ids=[
+        "missing file",
+        "missing files",
+        "missing column",
+        "missing task column",
+        "empty",
+        "twice",
+    ],
 )
 def test_a_bundle_missing_a_file_or_column_is_refused_in_one_line(
     export: Path, store: Path, damage: Callable[[Path], None], expected: str
@@ -658,6 +715,19 @@ def test_a_bundle_read_in_the_wrong_encoding_imports_nothing(
         assert [json.loads(line) for line in timeline.splitlines()] == [
             json.loads(line) for line in golden.splitlines()
         ]
+
+
+def test_a_folder_without_export_files_is_no_salesforce_export(
+    tmp_path: Path, store: Path
+) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "touches.csv").write_text("deal,occurred_at\n")
+    assert fails(invoke(store, "import", str(folder))) == [
+        f"error: {folder}: not a Salesforce export, which holds Opportunity.csv, "
+        "OpportunityHistory.csv, OpportunityContactRole.csv, Contact.csv, "
+        "Task.csv and Event.csv"
+    ]
 
 
 def test_a_file_that_is_not_a_folder_is_no_salesforce_export(

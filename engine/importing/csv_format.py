@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from engine.errors import InputError
+from engine.errors import InputError, quoted
 from engine.events import CATALOGUE, TouchpointLogged, event_type_name
 from engine.importing.native import (
     ImportItem,
@@ -31,7 +31,6 @@ from engine.importing.native import (
     Located,
     field_path,
     parse_event,
-    quoted,
     validation_problem,
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from engine.errors import ImportRefused
+from engine.errors import QUOTED, ImportRefused, quoted
 from engine.events import EVENT_TYPES, Event
 
 MAX_REPORTED_ERRORS = 20
@@ -27,14 +27,6 @@ UTF16 = (
     "UTF-16 text (it starts with a UTF-16 byte-order mark); native lines are "
     "UTF-8 JSON: save the file as UTF-8"
 )
-# How much of a refused value or field name a message quotes.
-_QUOTED = 60
-
-
-def quoted(value: object) -> str:
-    """A value as a message quotes it: its repr, on one line, clipped."""
-    text = repr(value)
-    return text if len(text) <= _QUOTED else text[: _QUOTED - 4] + "...'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +120,7 @@ def describe_validation_error(error: ValidationError) -> tuple[str, str]:
 def _loc_part(part: str | int) -> str:
     # An unknown field's name comes from the input: keep it short, one line.
     text = str(part)
-    if len(text) <= _QUOTED and text.isprintable() and "." not in text:
+    if len(text) <= QUOTED and text.isprintable() and "." not in text:
         return text
     return quoted(text)
 
@@ -190,8 +182,8 @@ def iter_lines(lines: Iterable[bytes], name: str) -> Iterator[ImportItem]:
             loc, message = validation_problem(e)
             yield LineError(name, number, field_path(loc), message)
         except ValueError as e:
-            loc, _, message = str(e).partition(": ")
-            yield LineError(name, number, loc, message)
+            where, _, message = str(e).partition(": ")
+            yield LineError(name, number, where, message)
 
 
 def read_lines(lines: Iterable[bytes], name: str) -> ParsedFile:

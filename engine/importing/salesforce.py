@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.errors import InputError
+from engine.errors import InputError, quoted
 from engine.events import (
     EARLIEST_YEAR,
     LATEST_YEAR,
@@ -39,7 +39,6 @@ from engine.importing.native import (
     Located,
     field_path,
     parse_event,
-    quoted,
     validation_problem,
 )
 
@@ -811,8 +810,8 @@ def _located(obj: dict[str, Any], row: _Row, columns: dict[str, str]) -> ImportI
         column = columns.get(str(loc[0])) if loc else None
         return LineError(row.file, row.line, column or field_path(loc), message)
     except ValueError as e:
-        loc, _, message = str(e).partition(": ")
-        return LineError(row.file, row.line, loc, message)
+        where, _, message = str(e).partition(": ")
+        return LineError(row.file, row.line, where, message)
 
 
 def _listing(names: list[str], last: str) -> str:
