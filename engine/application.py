@@ -410,7 +410,7 @@ class DealTrail(Application[UUID]):
         existed = deal.opened is not None
         for where, event in entries:
             # A synced source's later export: edits become corrections.
-            restated = deal.restate(event, recorded_at) if existed else None
+            restated = deal.restate(event, recorded_at)
             if restated is None:
                 decided: list[Event] = [event]
             else:

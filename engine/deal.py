@@ -85,6 +85,12 @@ class Deal:
     # Contact -> whether they are currently on the deal.
     stakeholders: dict[str, bool] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
+    # Role events by source: (contact, role) each source last stated, and
+    # the source that set each contact's current role.
+    _stated: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # A contact's new key (its email changed in the source) -> its old one.
+    _aliases: dict[str, str] = field(default_factory=dict)
+    _role_set_by: dict[str, str | None] = field(default_factory=dict)
     # The deal's current name, owner and currency (DealUpdated applied).
     details: dict[str, str | None] = field(default_factory=dict)
     _joined: dict[str, StakeholderJoined] = field(default_factory=dict)
@@ -135,23 +141,31 @@ class Deal:
         Edits made in the source after the facts were first imported become
         a TouchpointCorrected, a DealUpdated (name, owner, currency) or a
         StakeholderRoleChanged, dated when they became known (the import's
-        recording time). A closed deal whose stage changes after its close
-        is reopened at that change. Details the catalogue cannot change (an
-        account's or a contact's name, a contact's title, the opening
-        values, a closing's reason) are kept as first recorded.
+        recording time); each is judged against the fact as it stands now,
+        so an edit undone in the source is undone here. A closed deal whose
+        stage changes after its close is reopened at that change. Details
+        the catalogue cannot change (an account's or a contact's name, a
+        contact's title or key, the opening values, a closing's reason, a
+        role row overtaken by a later one) are kept as first recorded.
         """
         source = event.source or ""
         if self.opened is None or not source.startswith(SYNCED_SOURCES):
             return None
-        if _digest(event) in self.digests:
-            return None
         known = {"deal": self.key, "occurred_at": recorded_at, "source": source}
+        # Compared with what stands now, even when identical to what was
+        # first imported: an edit may have been made and then undone.
         match event:
             case DealOpened():
                 return self._restated_opening(event, known)
             case TouchpointLogged() if event.touchpoint in self.touchpoints:
                 return self._restated_touchpoint(event, known)
+            case StakeholderJoined() | StakeholderRoleChanged() if (
+                source in self._stated
+            ):
+                return self._restated_role(event, known)
             case StakeholderJoined() if self.stakeholders.get(event.contact):
+                # A present contact's join from a row not seen before (the
+                # row they joined by was deleted): their role as it stands.
                 changes: list[Event] = []
                 if event.role != self.roles.get(event.contact):
                     changes.append(
@@ -159,10 +173,10 @@ class Deal:
                             **known, contact=event.contact, role=event.role
                         )
                     )
-                kept = None
-                if (event.name, event.title) != self.joined_as(event.contact):
-                    kept = "contacts' names or titles changed since they joined"
-                return Restated(changes, kept)
+                return Restated(changes)
+        if _digest(event) in self.digests:
+            return None
+        match event:
             case DealWon() | DealLost():
                 status, since = self._status()
                 if status == _closing(event):
@@ -192,9 +206,40 @@ class Deal:
             reason=REOPENED_IN_SOURCE,
         )
 
-    def joined_as(self, contact: str) -> tuple[str | None, str | None]:
+    def _restated_role(
+        self, event: StakeholderJoined | StakeholderRoleChanged, known: dict[str, Any]
+    ) -> Restated:
+        """A contact role row restated: its role edited in place is a role
+        change if that row still sets the contact's role; its contact's
+        details are kept as first recorded."""
+        source = known["source"]
+        contact, role = self._stated[source]
+        if event.contact != contact:
+            # The row now names another contact key (an email added or
+            # changed): a new stakeholder would duplicate the old one. The
+            # contact keeps the old key, in the touches restated after this
+            # too (an export's roles come before its activities).
+            self._aliases[event.contact] = contact
+            return Restated([], "contact roles whose contact's email changed")
+        kept = None
         joined = self._joined.get(contact)
-        return (None, None) if joined is None else (joined.name, joined.title)
+        if (
+            isinstance(event, StakeholderJoined)
+            and joined is not None
+            and (event.name, event.title) != (joined.name, joined.title)
+        ):
+            kept = "contacts' names or titles changed since they joined"
+        if event.role == role:
+            return Restated([], kept)
+        if self._role_set_by.get(contact) != source or not self.stakeholders.get(
+            contact
+        ):
+            # A later row has set the role since: this one is history.
+            return Restated(
+                [], kept or "contact roles edited before a later role change"
+            )
+        change = StakeholderRoleChanged(**known, contact=contact, role=event.role)
+        return Restated([change], kept)
 
     def _restated_opening(self, event: DealOpened, known: dict[str, Any]) -> Restated:
         assert self.opened is not None
@@ -224,6 +269,8 @@ class Deal:
         emptied = False
         for name in CORRECTABLE[1:]:
             value, was = getattr(event, name), getattr(now, name)
+            if name == "participants":
+                value = sorted({self._aliases.get(c, c) for c in value})
             if value in (None, []):
                 # A correction cannot empty a field: the value stays.
                 emptied = emptied or was not in (None, [])
@@ -338,12 +385,14 @@ class Deal:
                 tp.current = _corrected(tp.current or tp.logged, event)
             case TouchpointRetracted():
                 self.touchpoints[event.touchpoint].retracted = True
-            case StakeholderJoined():
-                self.stakeholders[event.contact] = True
+            case StakeholderJoined() | StakeholderRoleChanged():
+                if isinstance(event, StakeholderJoined):
+                    self.stakeholders[event.contact] = True
+                    self._joined.setdefault(event.contact, event)
                 self.roles[event.contact] = event.role
-                self._joined.setdefault(event.contact, event)
-            case StakeholderRoleChanged():
-                self.roles[event.contact] = event.role
+                self._role_set_by[event.contact] = event.source
+                if event.source is not None:
+                    self._stated[event.source] = (event.contact, event.role)
             case StakeholderLeft():
                 self.stakeholders[event.contact] = False
             case DealWon() | DealLost() | DealReopened():

@@ -913,3 +913,104 @@ def test_what_a_later_export_cannot_carry_is_kept_as_first_recorded(
         "1 touchpoints' fields emptied; skipped 4 rows"
     )
     assert store_state(store) == before
+
+
+def stakeholder_roles(store: Path, deal: str) -> dict[str, str]:
+    out = invoke(store, "stakeholders", deal, "--format", "json").stdout
+    return {c["contact"]: c["current_role"] for c in json.loads(out)["contacts"]}
+
+
+def test_an_edit_undone_in_a_later_export_is_undone_in_the_store(
+    export: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store.db"
+    tasks = export / "Task.csv"
+    original = next(
+        row[3]
+        for row in csv.reader(tasks.open(encoding="utf-8-sig"))
+        if row[0].endswith("Tsk03AAA")
+    )
+    succeeds(invoke(store, "import", str(export)))
+    for subject in ("Edited once", original):
+        set_cell(tasks, 4, "Subject", subject)
+        line = succeeds(invoke(store, "import", str(export)))
+        assert line.startswith("imported 1 event (1 TouchpointCorrected)")
+    # Back as first imported: the store and a fresh import agree.
+    fresh = tmp_path / "fresh.db"
+    succeeds(invoke(fresh, "import", str(export)))
+    assert deal_facts(store) == deal_facts(fresh)
+    timeline = invoke(store, "timeline", LOST, "--format", "jsonl").stdout
+    fixes = [json.loads(x) for x in timeline.splitlines() if "TouchpointCorrected" in x]
+    assert [f["summary"] for f in fixes] == ["Edited once", original]
+
+
+def test_a_role_row_is_compared_with_the_role_it_stated(
+    export: Path, tmp_path: Path
+) -> None:
+    """Tom joins as influencer and a later row makes him decision maker:
+    restating both rows changes nothing, and editing the first row only
+    rewrites history that the later row has overtaken."""
+    roles = export / "OpportunityContactRole.csv"
+    edit_row_copy(
+        roles,
+        9,
+        Id="00K5g00000Ocr10AAA",
+        Role="Decision Maker",
+        CreatedDate="2026-05-20T09:00:00.000Z",
+    )
+    store = tmp_path / "store.db"
+    succeeds(invoke(store, "import", str(export)))
+    tom = "tom.okafor@meridianhealth.example"
+    assert stakeholder_roles(store, OPEN)[tom] == "decision_maker"
+    # Only his title changed: his role stays what the later row made it.
+    set_cell(export / "Contact.csv", 9, "Title", "CIO")
+    line = succeeds(invoke(store, "import", str(export)))
+    assert line.startswith(
+        "imported 0 events on 0 new and 4 existing deals; 59 already recorded; "
+        "kept as first recorded: 1 contacts' names or titles changed since they "
+        "joined;"
+    )
+    assert stakeholder_roles(store, OPEN)[tom] == "decision_maker"
+    set_cell(export / "Contact.csv", 9, "Title", "Head of IT")
+    set_cell(roles, 9, "Role", "Evaluator")
+    line = succeeds(invoke(store, "import", str(export)))
+    assert line.startswith(
+        "imported 0 events on 0 new and 4 existing deals; 59 already recorded; "
+        "kept as first recorded: 1 contact roles edited before a later role change;"
+    )
+    assert stakeholder_roles(store, OPEN)[tom] == "decision_maker"
+    # The later row, edited, still sets his role now.
+    set_cell(roles, 11, "Role", "Economic Buyer")
+    line = succeeds(invoke(store, "import", str(export)))
+    assert line.startswith("imported 1 event (1 StakeholderRoleChanged)")
+    assert stakeholder_roles(store, OPEN)[tom] == "economic_buyer"
+
+
+def test_a_contact_whose_email_changed_is_not_a_second_stakeholder(
+    export: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "store.db"
+    succeeds(invoke(store, "import", str(export)))
+    before = stakeholder_roles(store, WON)
+    # The CEO had no email, so his Salesforce id was his key.
+    set_cell(
+        export / "Contact.csv", 6, "Email", "alex.roca@tarragona-logistica.example"
+    )
+    line = succeeds(invoke(store, "import", str(export)))
+    # He keeps his old key in his role and in the touches he was on.
+    assert line.startswith(
+        "imported 0 events on 0 new and 4 existing deals; 58 already recorded; "
+        "kept as first recorded: 1 contact roles whose contact's email changed;"
+    )
+    assert stakeholder_roles(store, WON) == before
+
+
+def test_an_export_and_a_later_one_in_one_command(export: Path, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    shutil.copytree(export, first)
+    later_export(export)
+    store = tmp_path / "store.db"
+    succeeds(invoke(store, "import", str(first), str(export)))
+    fresh = tmp_path / "fresh.db"
+    succeeds(invoke(fresh, "import", str(export)))
+    assert deal_facts(store) == deal_facts(fresh)
