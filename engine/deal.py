@@ -184,6 +184,13 @@ class Deal:
                 if status != "open" and since < event.occurred_at:
                     return Restated([self._reopened(event), event])
             case StageChanged():
+                if any(
+                    at == event.occurred_at and step != "reopened"
+                    for at, _, step in self.closings
+                ):
+                    # The move into the closed stage, now that a later row
+                    # reopens the deal: the close recorded says it already.
+                    return Restated([])
                 status, since = self._status()
                 if status != "open" and since < event.occurred_at:
                     return Restated([self._reopened(event), event])

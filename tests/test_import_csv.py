@@ -258,8 +258,7 @@ def test_a_bad_row_names_its_file_line_and_column() -> None:
         "message, proposal, social, event, other",
         "touches.csv:3: With: 'not an email' is not an email or a CRM id "
         "(it has spaces)",
-        "touches.csv:4: Duration (min): Input should be a valid integer, unable "
-        "to parse string as an integer",
+        "touches.csv:4: Duration (min): 'forty' is not a whole number",
         "touches.csv:5: (line): 7 cells, but the header names 6 columns",
         "touches.csv:6: Deal: Field required",
     ]

@@ -89,6 +89,11 @@ def validation_problem(
         expected = str(first.get("ctx", {}).get("expected", ""))
         choices = ", ".join(re.findall(r"'([^']*)'", expected)) or expected
         message = f"{quoted(value)} is not one of {choices}"
+    elif kind == "int_parsing":
+        value = first["input"]
+        if given is not None and len(loc) == 1 and loc[0] in given:
+            value = given[str(loc[0])]
+        message = f"{quoted(value)} is not a whole number"
     else:
         message = first["msg"].removeprefix("Value error, ")
     more = error.error_count() - 1
