@@ -88,9 +88,9 @@ class Deal:
     # Role events by source: (contact, role) each source last stated, and
     # the source that set each contact's current role.
     _stated: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _role_set_by: dict[str, str | None] = field(default_factory=dict)
     # A contact's new key (its email changed in the source) -> its old one.
     _aliases: dict[str, str] = field(default_factory=dict)
-    _role_set_by: dict[str, str | None] = field(default_factory=dict)
     # The deal's current name, owner and currency (DealUpdated applied).
     details: dict[str, str | None] = field(default_factory=dict)
     _joined: dict[str, StakeholderJoined] = field(default_factory=dict)
@@ -389,7 +389,9 @@ class Deal:
                 self.touchpoints[event.touchpoint] = _Touchpoint(digest, event)
             case TouchpointCorrected():
                 tp = self.touchpoints[event.touchpoint]
-                tp.current = _corrected(tp.current or tp.logged, event)
+                tp.current = (tp.current or tp.logged).model_copy(
+                    update=event.changes()
+                )
             case TouchpointRetracted():
                 self.touchpoints[event.touchpoint].retracted = True
             case StakeholderJoined() | StakeholderRoleChanged():
@@ -406,17 +408,6 @@ class Deal:
                 self.closings.append((event.occurred_at, self.version, _closing(event)))
             case _:
                 pass
-
-
-def _corrected(now: TouchpointLogged, fix: TouchpointCorrected) -> TouchpointLogged:
-    changes = {
-        name: getattr(fix, name)
-        for name in CORRECTABLE[1:]
-        if getattr(fix, name) is not None
-    }
-    if fix.touchpoint_occurred_at is not None:
-        changes["occurred_at"] = fix.touchpoint_occurred_at
-    return now.model_copy(update=changes)
 
 
 def _differences(old: TouchpointLogged, new: TouchpointLogged) -> str:

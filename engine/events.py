@@ -427,6 +427,15 @@ class TouchpointCorrected(Event):
     def _participant_set(cls, value: list[str] | None) -> list[str] | None:
         return None if value is None else _as_contact_set(value)
 
+    def changes(self) -> dict[str, Any]:
+        """The touchpoint fields this correction sets, by their names on
+        TouchpointLogged (``touchpoint_occurred_at`` sets ``occurred_at``)."""
+        return {
+            "occurred_at" if name == "touchpoint_occurred_at" else name: value
+            for name in CORRECTABLE
+            if (value := getattr(self, name)) is not None
+        }
+
 
 class TouchpointRetracted(Event):
     """A touchpoint was logged in error; it no longer counts."""

@@ -866,19 +866,21 @@ def _check_year(row: _Row, column: str, value: date) -> None:
 
 
 def _amount(row: _Row) -> Decimal | None:
-    text = row["Amount"]
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite():
-        raise _Bad(row, "Amount", f"{quoted(text)} is not a number")
-    return value
+    return _decimal(row, "Amount", whole=False)
 
 
 def _integer(row: _Row, column: str) -> int | None:
+    value = _decimal(row, column, whole=True)
+    if value is None:
+        return None
+    # Converting a huge exponent to an int would take minutes.
+    if value.adjusted() >= MAX_DIGITS:
+        raise _Bad(row, column, f"{quoted(row[column])} is too large")
+    return int(value)
+
+
+def _decimal(row: _Row, column: str, *, whole: bool) -> Decimal | None:
+    """A cell's number, None when empty; a bad one is a bad row."""
     text = row[column]
     if not text:
         return None
@@ -886,12 +888,10 @@ def _integer(row: _Row, column: str) -> int | None:
         value = Decimal(text)
     except InvalidOperation:
         value = Decimal("NaN")
-    if not value.is_finite() or value != value.to_integral_value():
-        raise _Bad(row, column, f"{quoted(text)} is not a whole number")
-    # Converting a huge exponent to an int would take minutes.
-    if value.adjusted() >= MAX_DIGITS:
-        raise _Bad(row, column, f"{quoted(text)} is too large")
-    return int(value)
+    if not value.is_finite() or (whole and value != value.to_integral_value()):
+        kind = "whole number" if whole else "number"
+        raise _Bad(row, column, f"{quoted(text)} is not a {kind}")
+    return value
 
 
 def _call_minutes(row: _Row) -> int | None:

@@ -220,20 +220,9 @@ def _touch(version: int, event: TouchpointLogged) -> Touch:
 
 
 def _corrected(touch: Touch, fix: TouchpointCorrected) -> Touch:
-    changes: dict[str, object] = {}
-    if fix.touchpoint_occurred_at is not None:
-        changes["at"] = fix.touchpoint_occurred_at
-    if fix.participants is not None:
-        changes["participants"] = tuple(fix.participants)
-    for name in (
-        "channel",
-        "direction",
-        "rep",
-        "summary",
-        "outcome",
-        "duration_minutes",
-    ):
-        value = getattr(fix, name)
-        if value is not None:
-            changes[name] = value
-    return replace(touch, **changes)  # type: ignore[arg-type]
+    changes = fix.changes()
+    if "occurred_at" in changes:
+        changes["at"] = changes.pop("occurred_at")
+    if "participants" in changes:
+        changes["participants"] = tuple(changes["participants"])
+    return replace(touch, **changes)
